@@ -1,0 +1,365 @@
+"""Contractive auto-encoders (CAE) with Theano: a Python 3 port of the tutorial.
+
+A contractive auto-encoder (Rifai, Vincent, Muller, Glorot and Bengio,
+"Contractive Auto-Encoders: Explicit Invariance During Feature Extraction",
+ICML 2011) is an auto-encoder trained to reconstruct its input while keeping
+its hidden representation insensitive to small changes of the input. For an
+input x in [0, 1]^d, hidden code h(x) and reconstruction z(x), it minimises
+over a training set D
+
+    J_CAE = sum_{x in D} ( L_rec(x, z(x)) + lambda * ||J_h(x)||_F^2 )
+
+where L_rec is the cross-entropy of the reconstruction, J_h(x) = dh/dx is
+the Jacobian of the encoder at x, and ||.||_F^2 the sum of the squares of
+its elements. The penalty makes the mapping contract in every direction the
+reconstruction term does not need: the few directions it keeps are the
+local directions of variation of the data. The model and its equations are
+in the docstring of the class ``cA`` below.
+
+Run it (on the real MNIST, which is fetched into data/ when missing):
+
+    make run                  # sets up .venv/ and the data, then trains
+    python cA.py --help       # the hyperparameters and their defaults
+    python cA.py --epochs 5 --contraction-level 0.3
+
+Each epoch prints its mean reconstruction cost and mean Jacobian norm; the
+first 100 filters are written to cA_plots/cae_filters.png. Use the model
+from another script (it can share W and b with an MLP layer):
+
+    from cA import cA
+    ca = cA(numpy_rng, input=layer_output, n_visible=500, n_hidden=500,
+            W=hidden_layer.W, bhid=hidden_layer.b)
+    cost, updates = ca.get_cost_updates(contraction_level=0.1,
+                                        learning_rate=0.01)
+
+References:
+    Rifai et al. (2011), ICML, "Contractive Auto-Encoders: Explicit
+    Invariance During Feature Extraction".
+    Rifai et al. (2011), ECML PKDD, "Higher Order Contractive Auto-Encoder".
+    The Theano deep learning tutorials (dA.py, SdA.py, logistic_sgd.py).
+
+Changes from the original:
+    - Python 3 and Theano-PyMC 1.1.2; the BLAS is configured for you
+      (theano_setup.py), and your own THEANO_FLAGS or .theanorc still wins.
+    - The penalty is computed in closed form (eq. 5) instead of from the
+      (batch, n_visible, n_hidden) stack of Jacobians: the same number,
+      no memory growth with the batch, and any minibatch size works.
+    - True division in the penalty (a later Python 3 copy used ``//``,
+      whose gradient is zero: it trained a plain auto-encoder).
+    - The per-epoch log shows the epoch's means; the original printed the
+      first two minibatches (``c_array[0]``, ``c_array[1]``).
+    - ``test_cA`` no longer calls ``os.chdir``; it returns the trained model
+      and every minibatch's costs; the seed and n_hidden are keywords.
+    - The last, shorter minibatch of an epoch is trained on, not dropped
+      (with the defaults, 50,000 / 10, there is none).
+    - The dataset is loaded with a restricted unpickler (mnist_data.py), so a
+      malicious pickle cannot run code; ``is None`` checks instead of
+      ``not W`` (which asks a symbolic variable for its truth value).
+"""
+import argparse
+import inspect
+import os
+import sys
+import time
+
+import numpy
+
+import theano_setup
+
+theano_setup.configure()  # before the first `import theano`: BLAS flags
+
+import theano  # noqa: E402
+import theano.tensor as T  # noqa: E402
+
+import mnist_data  # noqa: E402
+from logistic_sgd import load_data  # noqa: E402
+from utils import atomic_write, tile_raster_images  # noqa: E402
+
+import PIL.Image  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class cA(object):
+    """Contractive auto-encoder with tied weights.
+
+    For a minibatch of inputs x (one example per row, values in [0, 1]),
+    with s the logistic sigmoid and lambda the contraction level:
+
+        h = s(x W + b)                                                 (1)
+        J_ij(x) = dh_j / dx_i = h_j (1 - h_j) W_ij                     (2)
+        z = s(h W' + b'),   W' = W^T (tied weights)                    (3)
+        L_rec(x, z) = - sum_k [x_k log z_k + (1 - x_k) log(1 - z_k)]   (4)
+        ||J(x)||_F^2 = sum_j (h_j (1 - h_j))^2 sum_i W_ij^2            (5)
+        cost = mean_batch L_rec + lambda * mean_batch ||J(x)||_F^2     (6)
+
+    Eq. (2): h_j depends on x only through a_j = sum_i x_i W_ij + b_j, and
+    s'(a) = s(a) (1 - s(a)), so dh_j/dx_i = h_j (1 - h_j) W_ij.
+    Eq. (5) follows by squaring (2) and summing over i and j: the factor
+    (h_j (1 - h_j))^2 does not depend on i, so it comes out of the sum over
+    i, leaving the squared norm of column j of W. Computed this way the
+    penalty costs one (batch, n_hidden) x (n_hidden,) product instead of a
+    (batch, n_visible, n_hidden) tensor.
+    """
+
+    def __init__(self, numpy_rng, input=None, n_visible=784, n_hidden=100,
+                 n_batchsize=1, W=None, bhid=None, bvis=None):
+        """
+        numpy_rng: numpy.random.RandomState that draws the initial W.
+        input: symbolic (batch, n_visible) input; another layer's output in
+            a stacked model. None makes a new matrix variable.
+        n_visible, n_hidden: sizes of the input and hidden layers.
+        n_batchsize: the minibatch size the original's get_jacobian needed;
+            kept for compatibility, no computation here depends on it.
+        W, bhid, bvis: shared variables to use (not copied) for the weights
+            (n_visible, n_hidden), hidden bias and visible bias; None makes
+            new ones.
+        """
+        self.n_visible = n_visible
+        self.n_hidden = n_hidden
+        self.n_batchsize = n_batchsize
+        floatX = theano.config.floatX
+        if W is None:
+            # uniform in +-4 sqrt(6 / (fan_in + fan_out)), the range suited
+            # to sigmoid units (Glorot and Bengio, 2010)
+            bound = 4 * numpy.sqrt(6. / (n_hidden + n_visible))
+            initial_W = numpy.asarray(
+                numpy_rng.uniform(low=-bound, high=bound,
+                                  size=(n_visible, n_hidden)), dtype=floatX)
+            W = theano.shared(value=initial_W, name='W', borrow=True)
+        if bvis is None:
+            bvis = theano.shared(value=numpy.zeros(n_visible, dtype=floatX),
+                                 name='b_prime', borrow=True)
+        if bhid is None:
+            bhid = theano.shared(value=numpy.zeros(n_hidden, dtype=floatX),
+                                 name='b', borrow=True)
+        self.W = W
+        self.b = bhid
+        self.b_prime = bvis
+        self.W_prime = self.W.T
+        self.x = T.matrix(name='input') if input is None else input
+        self.params = [self.W, self.b, self.b_prime]
+
+    def get_hidden_values(self, input):
+        """h, eq. (1): (batch, n_hidden)."""
+        return T.nnet.sigmoid(T.dot(input, self.W) + self.b)
+
+    def get_jacobian(self, hidden, W):
+        """The explicit Jacobians of eq. (2): (batch, n_visible, n_hidden).
+
+        Element [k, i, j] is dh_j/dx_i at example k. This is the teaching
+        form; training uses the closed form of eq. (5) instead.
+        """
+        # (batch, 1, n_hidden) * (1, n_visible, n_hidden): each example's
+        # h(1-h) row is broadcast down the n_visible rows of W, so example
+        # k's slice is W with column j scaled by h_kj (1 - h_kj).
+        return ((hidden * (1 - hidden)).dimshuffle(0, 'x', 1) *
+                W.dimshuffle('x', 0, 1))
+
+    def get_jacobian_norm(self, hidden):
+        """||J(x)||_F^2 of each example, eq. (5): (batch,)."""
+        # (batch, n_hidden) . (n_hidden,) -> (batch,)
+        return T.dot((hidden * (1 - hidden)) ** 2, T.sum(self.W ** 2, axis=0))
+
+    def get_reconstructed_input(self, hidden):
+        """z, eq. (3): (batch, n_visible)."""
+        return T.nnet.sigmoid(T.dot(hidden, self.W_prime) + self.b_prime)
+
+    def get_reconstruction_cost(self, x, z):
+        """L_rec of each example, eq. (4): (batch,)."""
+        return -T.sum(x * T.log(z) + (1 - x) * T.log(1 - z), axis=1)
+
+    def get_cost_updates(self, contraction_level, learning_rate):
+        """The cost of eq. (6) and one plain SGD step on W, b, b_prime.
+
+        Sets self.L_rec (batch,) and self.L_jacob (a scalar: ||J||_F^2
+        averaged over the minibatch). Returns (cost, updates).
+        """
+        floatX = theano.config.floatX
+        # constants in floatX, so that float32 graphs stay float32
+        if not isinstance(contraction_level, T.Variable):
+            contraction_level = numpy.asarray(contraction_level, dtype=floatX)
+        if not isinstance(learning_rate, T.Variable):
+            learning_rate = numpy.asarray(learning_rate, dtype=floatX)
+        h = self.get_hidden_values(self.x)
+        z = self.get_reconstructed_input(h)
+        self.L_rec = self.get_reconstruction_cost(self.x, z)
+        self.L_jacob = T.mean(self.get_jacobian_norm(h))
+        cost = T.mean(self.L_rec) + contraction_level * self.L_jacob  # (6)
+        gparams = T.grad(cost, self.params)
+        updates = [(param, param - learning_rate * gparam)
+                   for param, gparam in zip(self.params, gparams)]
+        return cost, updates
+
+
+class TrainingResult(object):
+    """What test_cA returns.
+
+    ca: the trained cA.
+    costs: (training_epochs, n_train_batches, 2) float array; per minibatch
+        its mean reconstruction cost and its L_jacob (||J||_F^2 averaged
+        over the minibatch).
+    training_time: seconds spent in the training loop.
+    filters_path: where the filters image was written.
+    """
+
+    def __init__(self, ca, costs, training_time, filters_path):
+        self.ca = ca
+        self.costs = costs
+        self.training_time = training_time
+        self.filters_path = filters_path
+
+
+class ConfigError(ValueError):
+    """A hyperparameter or output folder the training cannot use."""
+
+
+def check_hyperparameters(learning_rate, training_epochs, batch_size,
+                          contraction_level, n_hidden):
+    """Raise ConfigError for values training cannot use."""
+    def is_int(v):
+        return isinstance(v, (int, numpy.integer)) and not isinstance(v, bool)
+
+    for name, value in [('training_epochs', training_epochs),
+                        ('batch_size', batch_size), ('n_hidden', n_hidden)]:
+        if not is_int(value) or value < 1:
+            raise ConfigError('%s must be a positive integer, got %r'
+                              % (name, value))
+    if not (numpy.isfinite(learning_rate) and learning_rate > 0):
+        raise ConfigError('learning_rate must be a positive finite number, '
+                          'got %r' % (learning_rate,))
+    if not (numpy.isfinite(contraction_level) and contraction_level >= 0):
+        raise ConfigError('contraction_level must be a finite number >= 0, '
+                          'got %r' % (contraction_level,))
+
+
+def prepare_output_folder(output_folder):
+    """Create output_folder if needed; ConfigError if it cannot be written."""
+    try:
+        os.makedirs(output_folder, exist_ok=True)
+    except OSError as e:
+        raise ConfigError('cannot create the output folder %s (%s): choose '
+                          'another with --output-folder'
+                          % (output_folder, e.strerror or e))
+    if not os.access(output_folder, os.W_OK | os.X_OK):
+        raise ConfigError('the output folder %s is not writable: choose '
+                          'another with --output-folder' % output_folder)
+
+
+def save_filters(W, path, tile_shape=(10, 10)):
+    """Write the first filters (columns of W, 28x28 each) as a PNG."""
+    image = PIL.Image.fromarray(tile_raster_images(
+        X=W.T, img_shape=(28, 28), tile_shape=tile_shape,
+        tile_spacing=(1, 1)))
+    with atomic_write(path) as f:
+        image.save(f, format='PNG')
+
+
+def test_cA(learning_rate=0.01, training_epochs=20,
+            dataset=mnist_data.DEFAULT_PATH, batch_size=10,
+            output_folder='cA_plots', contraction_level=0.1, n_hidden=500,
+            seed=123, log=None):
+    """Train a cA on MNIST with plain minibatch SGD; write its filters.
+
+    The hyperparameters are the tutorial's: 500 hidden units, minibatches
+    of 10 in the data's order, learning rate 0.01, lambda = 0.1, 20 epochs,
+    W drawn from numpy.random.RandomState(seed). One line per epoch goes to
+    ``log`` (default: sys.stdout). Writes output_folder/cae_filters.png
+    and returns a TrainingResult.
+    """
+    log = sys.stdout if log is None else log
+    check_hyperparameters(learning_rate, training_epochs, batch_size,
+                          contraction_level, n_hidden)
+    prepare_output_folder(output_folder)
+    datasets = load_data(dataset)
+    train_set_x, train_set_y = datasets[0]
+    n_train = train_set_x.get_value(borrow=True).shape[0]
+    if batch_size > n_train:
+        raise ConfigError('batch_size %d is larger than the training set '
+                          '(%d examples)' % (batch_size, n_train))
+    n_train_batches = -(-n_train // batch_size)  # the last may be shorter
+
+    index = T.lscalar('index')
+    x = T.matrix('x')
+    ca = cA(numpy_rng=numpy.random.RandomState(seed), input=x,
+            n_visible=28 * 28, n_hidden=n_hidden, n_batchsize=batch_size)
+    cost, updates = ca.get_cost_updates(contraction_level=contraction_level,
+                                        learning_rate=learning_rate)
+    train_ca = theano.function(
+        [index], [T.mean(ca.L_rec), ca.L_jacob], updates=updates,
+        givens={x: train_set_x[index * batch_size:(index + 1) * batch_size]})
+
+    costs = numpy.zeros((training_epochs, n_train_batches, 2))
+    start_time = time.perf_counter()
+    for epoch in range(training_epochs):
+        epoch_start = time.perf_counter()
+        for batch_index in range(n_train_batches):
+            costs[epoch, batch_index] = train_ca(batch_index)
+        print('epoch %d/%d  reconstruction %.2f  jacobian_norm %.2f  %.1f s'
+              % (epoch + 1, training_epochs, costs[epoch, :, 0].mean(),
+                 numpy.sqrt(costs[epoch, :, 1]).mean(),
+                 time.perf_counter() - epoch_start), file=log, flush=True)
+    training_time = time.perf_counter() - start_time
+    print('trained %d epochs in %.2f min (%.1f s)'
+          % (training_epochs, training_time / 60, training_time),
+          file=log, flush=True)
+
+    filters_path = os.path.join(output_folder, 'cae_filters.png')
+    save_filters(ca.W.get_value(borrow=True), filters_path)
+    print('filters written to %s' % filters_path, file=log, flush=True)
+    return TrainingResult(ca, costs, training_time, filters_path)
+
+
+test_cA.__test__ = False  # a training function, not a pytest test
+
+
+def parse_args(argv=None):
+    """The command line; every default comes from test_cA's signature."""
+    defaults = {name: p.default for name, p
+                in inspect.signature(test_cA).parameters.items()}
+    parser = argparse.ArgumentParser(
+        description='Train a contractive auto-encoder on MNIST and write '
+                    'its filters as a PNG.')
+    parser.add_argument('--learning-rate', type=float,
+                        default=defaults['learning_rate'],
+                        help='SGD step size (default: %(default)s)')
+    parser.add_argument('--epochs', type=int, dest='training_epochs',
+                        default=defaults['training_epochs'],
+                        help='passes over the training set '
+                             '(default: %(default)s)')
+    parser.add_argument('--dataset', default=defaults['dataset'],
+                        help='the mnist.pkl.gz file; fetched when missing '
+                             '(default: data/mnist.pkl.gz)')
+    parser.add_argument('--batch-size', type=int,
+                        default=defaults['batch_size'],
+                        help='examples per minibatch (default: %(default)s)')
+    parser.add_argument('--output-folder',
+                        default=defaults['output_folder'],
+                        help='where cae_filters.png is written '
+                             '(default: %(default)s)')
+    parser.add_argument('--contraction-level', type=float,
+                        default=defaults['contraction_level'],
+                        help='lambda, the weight of the Jacobian penalty; '
+                             '0 trains a plain auto-encoder '
+                             '(default: %(default)s)')
+    parser.add_argument('--n-hidden', type=int,
+                        default=defaults['n_hidden'],
+                        help='hidden units (default: %(default)s)')
+    parser.add_argument('--seed', type=int, default=defaults['seed'],
+                        help='seed of the RandomState that draws W '
+                             '(default: %(default)s)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        test_cA(**vars(args))
+    except (ConfigError, mnist_data.DatasetError) as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

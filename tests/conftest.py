@@ -1,0 +1,112 @@
+"""Shared fixtures: a small synthetic dataset in the real mnist.pkl.gz
+format, and numpy references for the model's math."""
+import os
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+import theano_setup
+
+theano_setup.configure()  # the tests import theano themselves
+
+import mnist_data  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def synthetic_digits(sizes, rng):
+    """One (images, labels) pair per size: 784 pixels in [0, 1), labels
+    0-9. Each class is a pattern of random blobs (the same in every set)
+    plus noise, so a classifier can learn it and an auto-encoder has
+    structure to find."""
+    prototypes = numpy.zeros((10, 28, 28))
+    for k in range(10):
+        for _ in range(6):
+            r, c = rng.randint(4, 24, size=2)
+            prototypes[k, r - 3:r + 3, c - 3:c + 3] = 1.0
+    sets = []
+    for n in sizes:
+        labels = rng.randint(0, 10, size=n)
+        images = 0.6 * prototypes[labels].reshape(n, 784) + \
+            0.4 * rng.uniform(size=(n, 784))
+        sets.append((numpy.clip(images, 0, 255 / 256.).astype(numpy.float32),
+                     labels.astype(numpy.int64)))
+    return tuple(sets)
+
+
+def write_synthetic_mnist(path, n_train=230, n_valid=60, n_test=60, seed=0):
+    datasets = synthetic_digits((n_train, n_valid, n_test),
+                                numpy.random.RandomState(seed))
+    mnist_data.write_mnist(path, datasets)
+    return datasets
+
+
+@pytest.fixture(scope='session')
+def tiny_mnist(tmp_path_factory):
+    """Path of a small synthetic dataset (230 / 60 / 60 examples). 230 is
+    not a multiple of the batch sizes the tests use: the last batch is
+    short."""
+    path = str(tmp_path_factory.mktemp('data') / 'tiny.pkl.gz')
+    write_synthetic_mnist(path)
+    return path
+
+
+@pytest.fixture(scope='session')
+def real_mnist():
+    """The real MNIST (make test fetches it first)."""
+    if not os.path.exists(mnist_data.DEFAULT_PATH):
+        pytest.fail('%s is missing: run `make data` (make test does)'
+                    % mnist_data.DEFAULT_PATH)
+    return mnist_data.DEFAULT_PATH
+
+
+def run_script(args, cwd=None, **kwargs):
+    """Run a repo script in a fresh interpreter; returns CompletedProcess."""
+    return subprocess.run([sys.executable] + list(args), cwd=cwd or REPO,
+                          capture_output=True, text=True, timeout=600,
+                          **kwargs)
+
+
+# ---- independent numpy references ----------------------------------------
+
+def sigmoid(a):
+    return 1 / (1 + numpy.exp(-a))
+
+
+def reference_costs(x, W, b, b_prime):
+    """(mean L_rec, mean ||J||_F^2) of a minibatch, with each example's
+    Jacobian built as an explicit matrix, one example at a time."""
+    L_rec, L_jacob = [], []
+    for row in x:
+        h = sigmoid(row @ W + b)
+        z = sigmoid(h @ W.T + b_prime)
+        L_rec.append(-numpy.sum(row * numpy.log(z) +
+                                (1 - row) * numpy.log(1 - z)))
+        J = numpy.empty_like(W)  # J[i, j] = dh_j / dx_i
+        for i in range(W.shape[0]):
+            for j in range(W.shape[1]):
+                J[i, j] = h[j] * (1 - h[j]) * W[i, j]
+        L_jacob.append(numpy.sum(J ** 2))
+    return numpy.mean(L_rec), numpy.mean(L_jacob)
+
+
+def reference_cost(x, W, b, b_prime, contraction_level):
+    L_rec, L_jacob = reference_costs(x, W, b, b_prime)
+    return L_rec + contraction_level * L_jacob
+
+
+def finite_difference_gradient(f, value, eps=1e-6):
+    """Central differences of the scalar f at array `value` (copied)."""
+    value = numpy.array(value, dtype=numpy.float64)
+    grad = numpy.zeros_like(value)
+    for idx in numpy.ndindex(*value.shape):
+        old = value[idx]
+        value[idx] = old + eps
+        up = f(value)
+        value[idx] = old - eps
+        down = f(value)
+        value[idx] = old
+        grad[idx] = (up - down) / (2 * eps)
+    return grad
