@@ -14,7 +14,7 @@ REQUIREMENTS = import configparser; c = configparser.ConfigParser(); \
   c.read("setup.cfg"); \
   print(c["options"]["install_requires"], c["options.extras_require"]["test"])
 
-.PHONY: run test venv blas data clean
+.PHONY: run test venv blas data bench bench-peer clean
 
 run: venv blas $(DATASET)
 	$(PY) cA.py
@@ -48,5 +48,21 @@ data: $(DATASET)
 $(DATASET): | venv
 	$(PY) mnist_data.py $@
 
+# The training benchmark (not part of the tests): every variant, both
+# dtypes, batch sizes 10, 100 and 1000, with the PyTorch peer beside them.
+bench: venv blas $(DATASET) bench-peer
+	$(PY) benchmarks/bench_train.py
+
+# The peer runs in its own environment: torch 2.13.0 installs from this
+# machine's disk. Without it the benchmark skips the peer with a note.
+PEER_VENV := .venv-peer
+bench-peer: $(PEER_VENV)/.installed
+
+$(PEER_VENV)/.installed:
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet torch==2.13.0 numpy || \
+	  { echo "notice: could not install torch 2.13.0; the benchmark will skip the PyTorch peer"; rm -rf $(PEER_VENV); }
+	test ! -d $(PEER_VENV) || touch $@
+
 clean:
-	rm -rf $(VENV) cA_plots/*.png cA_plots/*.npz .pytest_cache
+	rm -rf $(VENV) $(PEER_VENV) cA_plots/*.png cA_plots/*.npz .pytest_cache

@@ -255,6 +255,26 @@ def save_filters(W, path, tile_shape=(10, 10)):
         image.save(f, format='PNG')
 
 
+def build_training(train_set_x, batch_size, n_hidden, seed,
+                   contraction_level, learning_rate):
+    """A new cA and its compiled SGD step, as test_cA trains them.
+
+    Returns (ca, train_ca): train_ca(i) trains on minibatch i of the shared
+    train_set_x and returns [mean L_rec, L_jacob] computed before the step.
+    """
+    index = T.lscalar('index')
+    x = T.matrix('x')
+    ca = cA(numpy_rng=numpy.random.RandomState(seed), input=x,
+            n_visible=train_set_x.get_value(borrow=True).shape[1],
+            n_hidden=n_hidden, n_batchsize=batch_size)
+    cost, updates = ca.get_cost_updates(contraction_level=contraction_level,
+                                        learning_rate=learning_rate)
+    train_ca = theano.function(
+        [index], [T.mean(ca.L_rec), ca.L_jacob], updates=updates,
+        givens={x: train_set_x[index * batch_size:(index + 1) * batch_size]})
+    return ca, train_ca
+
+
 def test_cA(learning_rate=0.01, training_epochs=20,
             dataset=mnist_data.DEFAULT_PATH, batch_size=10,
             output_folder='cA_plots', contraction_level=0.1, n_hidden=500,
@@ -279,15 +299,8 @@ def test_cA(learning_rate=0.01, training_epochs=20,
                           '(%d examples)' % (batch_size, n_train))
     n_train_batches = -(-n_train // batch_size)  # the last may be shorter
 
-    index = T.lscalar('index')
-    x = T.matrix('x')
-    ca = cA(numpy_rng=numpy.random.RandomState(seed), input=x,
-            n_visible=28 * 28, n_hidden=n_hidden, n_batchsize=batch_size)
-    cost, updates = ca.get_cost_updates(contraction_level=contraction_level,
-                                        learning_rate=learning_rate)
-    train_ca = theano.function(
-        [index], [T.mean(ca.L_rec), ca.L_jacob], updates=updates,
-        givens={x: train_set_x[index * batch_size:(index + 1) * batch_size]})
+    ca, train_ca = build_training(train_set_x, batch_size, n_hidden, seed,
+                                  contraction_level, learning_rate)
 
     costs = numpy.zeros((training_epochs, n_train_batches, 2))
     start_time = time.perf_counter()
