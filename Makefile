@@ -12,7 +12,7 @@ DATASET := data/mnist.pkl.gz
 # the pinned requirements, read from setup.cfg (the one place they live)
 REQUIREMENTS = import configparser; c = configparser.ConfigParser(); \
   c.read("setup.cfg"); \
-  print(c["options"]["install_requires"], c["options.extras_require"]["test"])
+  print(c["options"]["install_requires"] + c["options.extras_require"]["test"])
 
 .PHONY: run test venv blas data bench bench-peer clean
 
@@ -28,7 +28,8 @@ $(VENV)/.installed: setup.cfg
 	@$(PYTHON) -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 11))' 2>/dev/null || \
 	  { echo "error: Theano-PyMC needs Python 3.9 to 3.11; '$(PYTHON)' is not one (make PYTHON=/path/to/python3.11)" >&2; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet $$($(PY) -c '$(REQUIREMENTS)')
+	$(PY) -c '$(REQUIREMENTS)' > $(VENV)/requirements.txt
+	$(PY) -m pip install --quiet -r $(VENV)/requirements.txt
 	touch $@
 
 # OpenBLAS makes Theano's training about 2x faster than NumPy's C-API BLAS.

@@ -13,10 +13,13 @@ also the part that training added above what was resident once the data
 was loaded and the function compiled.
 
 Variants:
-    default    test_cA's training function (cA.build_training)
+    default    test_cA's training function (cA.build_training), with the
+               hand-derived step (cA.get_fused_cost_updates)
+    tgrad      the same with T.grad's step (cA.get_cost_updates)
     explicit   the original's penalty, sum(get_jacobian(h, W) ** 2) / batch,
                through the (batch, n_visible, n_hidden) stack of Jacobians
-    plain      a plain auto-encoder: the cost is the reconstruction alone
+    plain      a plain auto-encoder: the default step at lambda = 0, with
+               no penalty computed at all
     peer       ../shared/bench/peer_torch.py, PyTorch eager on the CPU, run
                in its own virtual environment (--peer-python); skipped with
                a note when that is missing
@@ -39,6 +42,7 @@ N_TRAIN = 50000
 
 # minibatches per timed block: about a second each on this machine
 STEPS = {('default', 10): 200, ('default', 100): 50, ('default', 1000): 8,
+         ('tgrad', 10): 200, ('tgrad', 100): 50, ('tgrad', 1000): 8,
          ('plain', 10): 200, ('plain', 100): 50, ('plain', 1000): 8,
          ('explicit', 10): 20, ('explicit', 100): 4, ('explicit', 1000): 1,
          ('peer', 10): 200, ('peer', 100): 50, ('peer', 1000): 8}
@@ -75,32 +79,38 @@ def theano_worker(variant, batch_size, steps, blocks):
     from logistic_sgd import load_data
 
     train_set_x, _ = load_data()[0]
-    if variant == 'default':
+    if variant in ('default', 'tgrad'):
         ca, train = cA_module.build_training(
             train_set_x, batch_size, n_hidden=500, seed=123,
-            contraction_level=0.1, learning_rate=0.01)
+            contraction_level=0.1, learning_rate=0.01,
+            gradient='fused' if variant == 'default' else 'T.grad')
     else:
         index = T.lscalar('index')
         x = T.matrix('x')
         ca = cA_module.cA(numpy.random.RandomState(123), input=x,
                           n_visible=784, n_hidden=500,
                           n_batchsize=batch_size)
-        h = ca.get_hidden_values(x)
-        z = ca.get_reconstructed_input(h)
-        L_rec = T.mean(ca.get_reconstruction_cost(x, z))
         if variant == 'explicit':
-            # the original's expression, with its batch size fixed
+            # the original's expression, with its fixed batch size
+            h = ca.get_hidden_values(x)
+            z = ca.get_reconstructed_input(h)
+            L_rec = T.mean(ca.get_reconstruction_cost(x, z))
             L_jacob = T.sum(ca.get_jacobian(h, ca.W) ** 2) / batch_size
-            cost, outputs = L_rec + 0.1 * L_jacob, [L_rec, L_jacob]
+            lr = numpy.asarray(0.01, dtype=theano.config.floatX)
+            updates = [(p, p - lr * g) for p, g in zip(
+                ca.params, T.grad(L_rec + 0.1 * L_jacob, ca.params))]
+            outputs = [L_rec, L_jacob]
         else:
-            cost, outputs = L_rec, [L_rec]
-        lr = numpy.asarray(0.01, dtype=theano.config.floatX)
-        updates = [(p, p - lr * g)
-                   for p, g in zip(ca.params, T.grad(cost, ca.params))]
+            # the default step at lambda = 0, without the penalty's log
+            # output: Theano prunes every term of the penalty
+            _, updates = ca.get_fused_cost_updates(0.0, 0.01)
+            outputs = [T.mean(ca.L_rec)]
         train = theano.function(
             [index], outputs, updates=updates,
             givens={x: train_set_x[index * batch_size:
                                    (index + 1) * batch_size]})
+    ops = sorted({type(node.op).__name__ + ':' + str(node.op)[:60]
+                  for node in train.maker.fgraph.toposort()})
 
     n_batches = N_TRAIN // batch_size
     step = [0]
@@ -125,7 +135,9 @@ def theano_worker(variant, batch_size, steps, blocks):
             'training_extra_mb': read_status('VmHWM') - rss_before,
             'last_costs': [float(o) for o in out],
             'blas_ldflags': theano.config.blas__ldflags,
-            'floatX': theano.config.floatX}
+            'floatX': theano.config.floatX,
+            'n_ops': len(train.maker.fgraph.toposort()),
+            'ops': ops}
 
 
 # ---- the parent ------------------------------------------------------------
@@ -171,7 +183,8 @@ def measure(variant, dtype, batch_size, blocks, peer_python):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--variants', default='default,explicit,plain,peer',
+    parser.add_argument('--variants',
+                        default='default,tgrad,explicit,plain,peer',
                         help='comma-separated (default: %(default)s)')
     parser.add_argument('--dtypes', default='float64,float32',
                         help='comma-separated floatX values '

@@ -347,3 +347,52 @@ def test_command_line_bad_input_is_one_line_and_exit_2(tmp_path, tiny_mnist,
     assert 'Traceback' not in r.stderr
     error_lines = [l for l in r.stderr.splitlines() if l.startswith('error:')]
     assert len(error_lines) == 1 and phrase in error_lines[0]
+
+
+# ---- the fused (hand-derived) step against T.grad --------------------------
+
+@pytest.mark.parametrize('lam, n', [(0.3, 4), (0.0, 5), (0.1, 1)])
+def test_fused_step_equals_the_T_grad_step(lam, n):
+    x = batch(n)
+    models = {}
+    for name in ('T.grad', 'fused'):
+        ca = small_model()
+        get = ca.get_cost_updates if name == 'T.grad' else \
+            ca.get_fused_cost_updates
+        cost, updates = get(contraction_level=lam, learning_rate=0.05)
+        f = theano.function([ca.x], [cost, ca.L_rec, ca.L_jacob],
+                            updates=updates)
+        models[name] = (f(x), values(ca))
+    (out_g, params_g), (out_f, params_f) = models['T.grad'], models['fused']
+    for a, b in zip(out_g, out_f):
+        numpy.testing.assert_allclose(b, a, rtol=1e-12)
+    for a, b in zip(params_g, params_f):
+        numpy.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+
+
+def test_fused_step_moves_every_parameter_by_the_finite_difference_gradient():
+    lam, lr = 0.2, 0.05
+    ca = small_model()
+    before = values(ca)
+    x = batch(4)
+    cost, updates = ca.get_fused_cost_updates(lam, lr)
+    theano.function([ca.x], cost, updates=updates)(x)
+    for k, after in enumerate(values(ca)):
+        def cost_of(value, k=k):
+            params = list(before)
+            params[k] = value
+            return reference_cost(x, *params, lam)
+        grad = finite_difference_gradient(cost_of, before[k])
+        numpy.testing.assert_allclose(after, before[k] - lr * grad,
+                                      rtol=1e-7, atol=1e-9)
+
+
+def test_fused_and_T_grad_training_agree_over_epochs(tiny_mnist, tiny_run,
+                                                     tmp_path):
+    result, _, _, _ = tiny_run  # gradient='fused', the default
+    tgrad = test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
+                    gradient='T.grad', log=open(os.devnull, 'w'), **TINY)
+    numpy.testing.assert_allclose(result.costs, tgrad.costs, rtol=1e-9)
+    numpy.testing.assert_allclose(result.ca.W.get_value(),
+                                  tgrad.ca.W.get_value(), rtol=1e-9,
+                                  atol=1e-12)
