@@ -14,13 +14,18 @@ REQUIREMENTS = import configparser; c = configparser.ConfigParser(); \
   c.read("setup.cfg"); \
   print(c["options"]["install_requires"] + c["options.extras_require"]["test"])
 
-.PHONY: run test venv blas data bench bench-peer clean
+.PHONY: run test analysis venv blas data bench bench-peer clean
 
 run: venv blas $(DATASET)
 	$(PY) cA.py
 
 test: venv blas $(DATASET)
 	$(PY) -m pytest
+
+# The paper's analyses: trains a CAE and a plain auto-encoder, then writes
+# the figures and cA_plots/analysis.json
+analysis: venv blas $(DATASET)
+	$(PY) analysis.py
 
 venv: $(VENV)/.installed
 

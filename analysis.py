@@ -45,7 +45,7 @@ import scipy.special
 from cA import (ConfigError, check_hyperparameters, prepare_output_folder,
                 test_cA)
 import mnist_data
-from logistic_sgd import sgd_optimization_mnist, shared_dataset
+from logistic_sgd import read_data, sgd_optimization_mnist, shared_dataset
 from utils import atomic_write
 
 # the two models of every analysis: (key, label); the key is also the
@@ -448,13 +448,6 @@ def check_settings(n_examples, n_radii, min_radius_factor, max_radius_factor,
                           % (classifier_learning_rate,))
 
 
-def _read_dataset(dataset):
-    """read_mnist, fetching a missing mnist.pkl.gz first, as load_data."""
-    if os.path.basename(dataset) == 'mnist.pkl.gz':
-        mnist_data.ensure_mnist(dataset)
-    return mnist_data.read_mnist(dataset)
-
-
 def _jsonable(value):
     """value with numpy types turned into Python ones and NaN into None."""
     if isinstance(value, dict):
@@ -519,7 +512,7 @@ def run_analysis(training_epochs=20, n_examples=500,
                    saturation_threshold, classifier_epochs,
                    classifier_learning_rate, classifier_batch_size)
     prepare_output_folder(output_folder)
-    datasets = _read_dataset(dataset)
+    datasets = read_data(dataset)
     (train_x, _), _, (test_x, _) = datasets
     if n_examples > len(test_x):
         raise ConfigError('n_examples %d is more than the %d test digits'

@@ -85,18 +85,24 @@ def shared_dataset(data_xy, borrow=True):
     return shared_x, T.cast(shared_y, 'int32')
 
 
-def load_data(dataset=mnist_data.DEFAULT_PATH):
-    """MNIST as [(train_x, train_y), (valid_x, valid_y), (test_x, test_y)].
+def read_data(dataset=mnist_data.DEFAULT_PATH):
+    """MNIST as numpy arrays ((train_x, train_y), (valid_x, valid_y),
+    (test_x, test_y)).
 
-    A missing file named mnist.pkl.gz is fetched first (mnist_data.py).
-    The file is read with a restricted unpickler and checked; problems
-    raise mnist_data.DatasetError.
+    A missing file named mnist.pkl.gz is fetched first (mnist_data.py);
+    any other missing name is an error, not a download. The file is read
+    with a restricted unpickler and checked; problems raise
+    mnist_data.DatasetError.
     """
     if os.path.basename(dataset) == 'mnist.pkl.gz':
         mnist_data.ensure_mnist(dataset)
-    train_set, valid_set, test_set = mnist_data.read_mnist(dataset)
-    return [shared_dataset(train_set), shared_dataset(valid_set),
-            shared_dataset(test_set)]
+    return mnist_data.read_mnist(dataset)
+
+
+def load_data(dataset=mnist_data.DEFAULT_PATH):
+    """MNIST as [(train_x, train_y), (valid_x, valid_y), (test_x, test_y)]
+    of shared variables (see read_data and shared_dataset)."""
+    return [shared_dataset(pair) for pair in read_data(dataset)]
 
 
 def save_model(classifier, path):

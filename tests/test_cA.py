@@ -396,3 +396,22 @@ def test_fused_and_T_grad_training_agree_over_epochs(tiny_mnist, tiny_run,
     numpy.testing.assert_allclose(result.ca.W.get_value(),
                                   tgrad.ca.W.get_value(), rtol=1e-9,
                                   atol=1e-12)
+
+
+def test_float32_training_stays_float32_and_learns(tiny_mnist, tmp_path):
+    code = (
+        'import sys, numpy, cA\n'
+        'import theano\n'
+        'assert theano.config.floatX == "float32"\n'
+        'r = cA.test_cA(dataset=sys.argv[1], output_folder=sys.argv[2],\n'
+        '               training_epochs=3, batch_size=20, n_hidden=30,\n'
+        '               learning_rate=0.1)\n'
+        'assert all(p.get_value().dtype == numpy.float32\n'
+        '           for p in r.ca.params)\n'
+        'per_epoch = r.costs[:, :, 0].mean(axis=1)\n'
+        'assert numpy.all(numpy.diff(per_epoch) < 0), per_epoch\n'
+        'print("ok")\n')
+    env = dict(os.environ, THEANO_FLAGS='floatX=float32')
+    r = run_script(['-c', code, tiny_mnist, str(tmp_path)], env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith('ok')
