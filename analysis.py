@@ -43,7 +43,7 @@ import scipy.special
 
 # cA configures Theano's BLAS before Theano is first imported
 from cA import (ConfigError, check_hyperparameters, prepare_output_folder,
-                test_cA)
+                run_reporting_errors, test_cA)
 import mnist_data
 from logistic_sgd import read_data, sgd_optimization_mnist, shared_dataset
 from utils import atomic_write
@@ -737,13 +737,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        run_analysis(**vars(args))
-    except (ConfigError, mnist_data.DatasetError) as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 2
-    return 0
+    return run_reporting_errors(run_analysis, **vars(parse_args(argv)))
 
 
 if __name__ == '__main__':

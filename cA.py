@@ -250,7 +250,7 @@ def as_floatX(*values):
     """Python numbers as floatX constants (so that float32 graphs stay
     float32); symbolic values unchanged."""
     return [v if isinstance(v, T.Variable)
-            else numpy.asarray(v, dtype=theano.config.floatX) for v in values]
+            else T.constant(v, dtype=theano.config.floatX) for v in values]
 
 
 class TrainingResult(object):
@@ -443,14 +443,20 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def run_reporting_errors(function, **kwargs):
+    """Call function(**kwargs) for a command line: a user's mistake
+    (ConfigError, mnist_data.DatasetError) becomes one ``error:`` line on
+    stderr and exit code 2, without a traceback. Returns the exit code."""
     try:
-        test_cA(**vars(args))
+        function(**kwargs)
     except (ConfigError, mnist_data.DatasetError) as e:
         print('error: %s' % e, file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv=None):
+    return run_reporting_errors(test_cA, **vars(parse_args(argv)))
 
 
 if __name__ == '__main__':

@@ -9,8 +9,8 @@ warm-up block; the seconds per minibatch are the median of the blocks. The
 variants run interleaved, one process each, round after round, so that a
 slow spell of this (noisy, 2-core) machine hits them all alike. Peak memory
 is the process's peak resident set size (VmHWM); for the Theano variants
-also the part that training added above what was resident once the data
-was loaded and the function compiled.
+also the part that training added (train+MB) above what was resident once
+the data was loaded and the function compiled.
 
 Variants:
     default    test_cA's training function (cA.build_training), with the
@@ -122,9 +122,11 @@ def theano_worker(variant, batch_size, steps, blocks):
             step[0] += 1
         return (time.perf_counter() - start) / steps, out
 
-    run_block()  # warm-up
+    # the baseline: data loaded and the function compiled, before any step
+    # (with allow_gc=False the steps' buffers then stay allocated)
     rss_before = read_status('VmRSS')
     reset_peak_rss()
+    run_block()  # warm-up
     times = []
     for _ in range(blocks):
         seconds, out = run_block()
