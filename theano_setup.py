@@ -19,6 +19,7 @@ always wins: an option that ``THEANO_FLAGS`` or a theanorc file
 nothing is changed when Theano was imported before us.
 """
 import configparser
+import logging
 import os
 import subprocess
 import sys
@@ -89,6 +90,12 @@ def configure(environ=os.environ):
     defaults = [(LDFLAGS_KEY, default_ldflags), ('allow_gc', lambda: 'False')]
     added = [key + '=' + value() for key, value in defaults
              if not user_sets(environ, key)]
+    if any(flag.startswith(LDFLAGS_KEY + '=-L') for flag in added):
+        # Theano looks for lib<name>.so beside -L and warns that it did not
+        # find "lib:libmkl_rt.so.3.so"; the library links all the same
+        logging.getLogger('theano.tensor.blas').addFilter(
+            lambda record: 'did not find a dynamic library' not in
+            record.getMessage())
     if added:
         flags = [environ.get('THEANO_FLAGS', '')] + added
         environ['THEANO_FLAGS'] = ','.join(f for f in flags if f)
