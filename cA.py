@@ -60,6 +60,7 @@ import argparse
 import inspect
 import os
 import sys
+import tempfile
 import time
 
 import numpy
@@ -71,9 +72,11 @@ theano_setup.configure()  # before the first `import theano`: BLAS flags
 import theano  # noqa: E402
 import theano.tensor as T  # noqa: E402
 
+import checkpoints  # noqa: E402
 import mnist_data  # noqa: E402
 from logistic_sgd import load_data  # noqa: E402
-from utils import atomic_write, tile_raster_images  # noqa: E402
+from utils import (atomic_write, remove_stale_temporaries,  # noqa: E402
+                   tile_raster_images)
 
 import PIL.Image  # noqa: E402
 
@@ -295,16 +298,16 @@ def check_hyperparameters(learning_rate, training_epochs, batch_size,
 
 
 def prepare_output_folder(output_folder):
-    """Create output_folder if needed; ConfigError if it cannot be written."""
+    """Create output_folder if needed; ConfigError if it cannot be written
+    (checked by writing a file there, which also holds for root)."""
+    fix = 'choose another with --output-folder'
     try:
         os.makedirs(output_folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_folder):
+            pass
     except OSError as e:
-        raise ConfigError('cannot create the output folder %s (%s): choose '
-                          'another with --output-folder'
-                          % (output_folder, e.strerror or e))
-    if not os.access(output_folder, os.W_OK | os.X_OK):
-        raise ConfigError('the output folder %s is not writable: choose '
-                          'another with --output-folder' % output_folder)
+        raise ConfigError('cannot write to the output folder %s (%s): %s'
+                          % (output_folder, e.strerror or e, fix))
 
 
 def save_filters(W, path, tile_shape=(10, 10)):
@@ -343,10 +346,42 @@ def build_training(train_set_x, batch_size, n_hidden, seed,
     return ca, train_ca
 
 
+CHECKPOINT_NAME = 'cae_checkpoint.npz'
+FILTERS_NAME = 'cae_filters.png'
+
+
+class DivergenceError(Exception):
+    """The cost became NaN or infinite: SGD diverged."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM stopped training after a minibatch; a checkpoint
+    and the filters of the current model were written."""
+
+    def __init__(self, message, signum, checkpoint_path, filters_path):
+        super().__init__(message)
+        self.signum = signum
+        self.checkpoint_path = checkpoint_path
+        self.filters_path = filters_path
+
+
+def resume_command(**kwargs):
+    """The command line that resumes a run made with these keywords."""
+    defaults = {name: p.default for name, p
+                in inspect.signature(test_cA).parameters.items()}
+    flags = {'training_epochs': '--epochs'}
+    words = ['python', 'cA.py', '--resume']
+    for name, value in kwargs.items():
+        if name in defaults and value != defaults[name]:
+            words += [flags.get(name, '--' + name.replace('_', '-')),
+                      str(value)]
+    return ' '.join(words)
+
+
 def test_cA(learning_rate=0.01, training_epochs=20,
             dataset=mnist_data.DEFAULT_PATH, batch_size=10,
             output_folder='cA_plots', contraction_level=0.1, n_hidden=500,
-            seed=123, gradient='fused', log=None):
+            seed=123, gradient='fused', resume=False, log=None):
     """Train a cA on MNIST with plain minibatch SGD; write its filters.
 
     The hyperparameters are the tutorial's: 500 hidden units, minibatches
@@ -356,6 +391,15 @@ def test_cA(learning_rate=0.01, training_epochs=20,
     same math, see cA.get_fused_cost_updates. One line per epoch goes to
     ``log`` (default: sys.stdout). Writes output_folder/cae_filters.png
     and returns a TrainingResult.
+
+    After every epoch the state is saved to output_folder/
+    cae_checkpoint.npz (checkpoints.py); ``resume=True`` goes on from it,
+    and ends with the parameters an uninterrupted run would have had. The
+    checkpoint must come from a run with the same settings and data (a
+    larger training_epochs is allowed). SIGINT or SIGTERM stops training
+    after the current minibatch, saves a checkpoint and the filters, and
+    raises TrainingInterrupted. A NaN or infinite cost raises
+    DivergenceError at once, leaving the last checkpoint as it was.
     """
     log = sys.stdout if log is None else log
     check_hyperparameters(learning_rate, training_epochs, batch_size,
@@ -364,6 +408,10 @@ def test_cA(learning_rate=0.01, training_epochs=20,
         raise ConfigError('gradient must be one of %s, got %r'
                           % (', '.join(GRADIENTS), gradient))
     prepare_output_folder(output_folder)
+    checkpoint_path = os.path.join(output_folder, CHECKPOINT_NAME)
+    filters_path = os.path.join(output_folder, FILTERS_NAME)
+    for path in (checkpoint_path, filters_path):
+        remove_stale_temporaries(path)  # left by a killed run
     datasets = load_data(dataset)
     train_set_x, train_set_y = datasets[0]
     n_train = train_set_x.get_value(borrow=True).shape[0]
@@ -371,26 +419,88 @@ def test_cA(learning_rate=0.01, training_epochs=20,
         raise ConfigError('batch_size %d is larger than the training set '
                           '(%d examples)' % (batch_size, n_train))
     n_train_batches = -(-n_train // batch_size)  # the last may be shorter
+    settings = dict(learning_rate=float(learning_rate),
+                    batch_size=int(batch_size),
+                    contraction_level=float(contraction_level),
+                    n_hidden=int(n_hidden), seed=int(seed), gradient=gradient,
+                    floatX=theano.config.floatX,
+                    data_sha256=checkpoints.data_fingerprint(
+                        train_set_x.get_value(borrow=True)))
+
+    costs = numpy.zeros((training_epochs, n_train_batches, 2))
+    start_epoch, start_batch = 0, 0
+    if resume:
+        saved = checkpoints.load_checkpoint(checkpoint_path)
+        checkpoints.check_settings_match(checkpoint_path, saved['settings'],
+                                         settings)
+        if saved['epoch'] > training_epochs:
+            raise ConfigError('%s has %d epochs done: ask for at least as '
+                              'many (--epochs %d)' % (
+                                  checkpoint_path, saved['epoch'],
+                                  saved['epoch']))
+        rows = min(training_epochs, saved['costs'].shape[0])
+        costs[:rows] = saved['costs'][:rows]
+        start_epoch, start_batch = saved['epoch'], saved['batch']
+        print('resuming from %s at epoch %d, minibatch %d'
+              % (checkpoint_path, start_epoch + 1, start_batch + 1),
+              file=log, flush=True)
 
     ca, train_ca = build_training(train_set_x, batch_size, n_hidden, seed,
                                   contraction_level, learning_rate, gradient)
+    names = ('W', 'b', 'b_prime')  # ca.params, in order
+    if resume:
+        for name, param in zip(names, ca.params):
+            param.set_value(saved[name])
 
-    costs = numpy.zeros((training_epochs, n_train_batches, 2))
+    def save_state(epoch, batch):
+        checkpoints.save_checkpoint(
+            checkpoint_path,
+            {name: p.get_value() for name, p in zip(names, ca.params)},
+            costs, epoch, batch, settings)
+
     start_time = time.perf_counter()
-    for epoch in range(training_epochs):
-        epoch_start = time.perf_counter()
-        for batch_index in range(n_train_batches):
-            costs[epoch, batch_index] = train_ca(batch_index)
-        print('epoch %d/%d  reconstruction %.2f  jacobian_norm %.2f  %.1f s'
-              % (epoch + 1, training_epochs, costs[epoch, :, 0].mean(),
-                 numpy.sqrt(costs[epoch, :, 1]).mean(),
-                 time.perf_counter() - epoch_start), file=log, flush=True)
+    with checkpoints.StopOnSignal() as stop:
+        for epoch in range(start_epoch, training_epochs):
+            epoch_start = time.perf_counter()
+            first = start_batch if epoch == start_epoch else 0
+            for batch_index in range(first, n_train_batches):
+                costs[epoch, batch_index] = train_ca(batch_index)
+                if not numpy.all(numpy.isfinite(costs[epoch, batch_index])):
+                    raise DivergenceError(
+                        'the cost became %s at epoch %d, minibatch %d: '
+                        'training diverged; try a smaller --learning-rate '
+                        '(it is %g); the last checkpoint, if any, is intact'
+                        % (costs[epoch, batch_index].tolist(), epoch + 1,
+                           batch_index + 1, learning_rate))
+                if stop.signum is not None:
+                    save_state(epoch, batch_index + 1)
+                    save_filters(ca.W.get_value(borrow=True), filters_path)
+                    raise TrainingInterrupted(
+                        '%s: stopped at epoch %d/%d after minibatch %d/%d; '
+                        'checkpoint %s, filters %s; resume with: %s'
+                        % (stop.name, epoch + 1, training_epochs,
+                           batch_index + 1, n_train_batches, checkpoint_path,
+                           filters_path, resume_command(
+                               learning_rate=learning_rate,
+                               training_epochs=training_epochs,
+                               dataset=dataset, batch_size=batch_size,
+                               output_folder=output_folder,
+                               contraction_level=contraction_level,
+                               n_hidden=n_hidden, seed=seed,
+                               gradient=gradient)),
+                        stop.signum, checkpoint_path, filters_path)
+            save_state(epoch + 1, 0)
+            print('epoch %d/%d  reconstruction %.2f  jacobian_norm %.2f  '
+                  '%.1f s' % (epoch + 1, training_epochs,
+                              costs[epoch, :, 0].mean(),
+                              numpy.sqrt(costs[epoch, :, 1]).mean(),
+                              time.perf_counter() - epoch_start),
+                  file=log, flush=True)
     training_time = time.perf_counter() - start_time
     print('trained %d epochs in %.2f min (%.1f s)'
-          % (training_epochs, training_time / 60, training_time),
-          file=log, flush=True)
+          % (training_epochs - start_epoch, training_time / 60,
+             training_time), file=log, flush=True)
 
-    filters_path = os.path.join(output_folder, 'cae_filters.png')
     save_filters(ca.W.get_value(borrow=True), filters_path)
     print('filters written to %s' % filters_path, file=log, flush=True)
     return TrainingResult(ca, costs, training_time, filters_path)
@@ -440,18 +550,31 @@ def parse_args(argv=None):
                              "hand-derived gradient, faster) or 'T.grad' "
                              "(Theano's symbolic gradient); the same math "
                              "(default: %(default)s)")
+    parser.add_argument('--resume', action='store_true',
+                        help='go on from the checkpoint in the output '
+                             'folder (same settings and data); a larger '
+                             '--epochs trains on')
     return parser.parse_args(argv)
 
 
 def run_reporting_errors(function, **kwargs):
-    """Call function(**kwargs) for a command line: a user's mistake
-    (ConfigError, mnist_data.DatasetError) becomes one ``error:`` line on
-    stderr and exit code 2, without a traceback. Returns the exit code."""
+    """Call function(**kwargs) for a command line; returns the exit code.
+
+    A user's mistake (ConfigError, mnist_data.DatasetError,
+    checkpoints.CheckpointError) or a diverged training becomes one
+    ``error:`` line on stderr and exit code 2, without a traceback; an
+    interrupted training prints where its checkpoint is and exits with
+    128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+    """
     try:
         function(**kwargs)
-    except (ConfigError, mnist_data.DatasetError) as e:
+    except (ConfigError, mnist_data.DatasetError, DivergenceError,
+            checkpoints.CheckpointError) as e:
         print('error: %s' % e, file=sys.stderr)
         return 2
+    except TrainingInterrupted as e:
+        print(str(e), file=sys.stderr)
+        return 128 + e.signum
     return 0
 
 

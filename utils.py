@@ -77,6 +77,17 @@ def tile_raster_images(X, img_shape, tile_shape, tile_spacing=(0, 0),
     return out_array
 
 
+def remove_stale_temporaries(path):
+    """Remove the temporary files that atomic_write(path) leaves behind
+    when its process is killed mid-write (never the file itself)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = '.' + os.path.basename(path)
+    for name in os.listdir(folder):
+        if name.startswith(prefix) and name.endswith('.tmp'):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(folder, name))
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode='wb'):
     """Open a temporary file beside ``path``; on success, move it into place.
