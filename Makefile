@@ -14,7 +14,7 @@ REQUIREMENTS = import configparser; c = configparser.ConfigParser(); \
   c.read("setup.cfg"); \
   print(c["options"]["install_requires"] + c["options.extras_require"]["test"])
 
-.PHONY: run test analysis venv blas data bench bench-peer clean
+.PHONY: run test analysis scA venv blas data bench bench-peer clean
 
 run: venv blas $(DATASET)
 	$(PY) cA.py
@@ -26,6 +26,11 @@ test: venv blas $(DATASET)
 # the figures and cA_plots/analysis.json
 analysis: venv blas $(DATASET)
 	$(PY) analysis.py
+
+# Stacked CAEs: the MLP from random weights and from CAE pre-training, one
+# and two hidden layers; writes cA_plots/ScA_comparison.json (about 26 min)
+scA: venv blas $(DATASET)
+	$(PY) ScA.py --compare
 
 venv: $(VENV)/.installed
 
