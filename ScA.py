@@ -45,7 +45,7 @@ import time
 import numpy
 
 # cA configures Theano's BLAS before Theano is first imported
-from cA import (ConfigError, cA, check_hyperparameters,
+from cA import (ConfigError, cA, check_hyperparameters, is_integer,
                 prepare_output_folder, run_reporting_errors)
 import mnist_data
 from logistic_sgd import LogisticRegression, load_data
@@ -209,11 +209,6 @@ class ScAResult(object):
         self.validation_errors = validation_errors
 
 
-def _is_int(value):
-    return isinstance(value, (int, numpy.integer)) and \
-        not isinstance(value, bool)
-
-
 def check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
                    contraction_level, training_epochs, batch_size,
                    hidden_layers_sizes, finetune_lr_decay, seed):
@@ -222,11 +217,11 @@ def check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
         sizes = list(hidden_layers_sizes)
     except TypeError:
         sizes = None
-    if not sizes or not all(_is_int(n) and n >= 1 for n in sizes):
+    if not sizes or not all(is_integer(n) and n >= 1 for n in sizes):
         raise ConfigError('hidden_layers_sizes must be a non-empty list of '
                           'positive integers, got %r'
                           % (hidden_layers_sizes,))
-    if not _is_int(pretraining_epochs) or pretraining_epochs < 0:
+    if not is_integer(pretraining_epochs) or pretraining_epochs < 0:
         raise ConfigError('pretraining_epochs must be an integer >= 0, got '
                           '%r' % (pretraining_epochs,))
     # the pre-training values, checked by cA's own rules
@@ -235,7 +230,7 @@ def check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
                           batch_size=batch_size,
                           contraction_level=contraction_level,
                           n_hidden=sizes[0])
-    if not _is_int(training_epochs) or training_epochs < 1:
+    if not is_integer(training_epochs) or training_epochs < 1:
         raise ConfigError('training_epochs (the fine-tuning budget) must be '
                           'a positive integer, got %r' % (training_epochs,))
     if not (numpy.isfinite(finetune_lr) and finetune_lr > 0):
@@ -245,7 +240,7 @@ def check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
             0 < finetune_lr_decay <= 1):
         raise ConfigError('finetune_lr_decay must be in (0, 1], got %r'
                           % (finetune_lr_decay,))
-    if not _is_int(seed) or seed < 0:
+    if not is_integer(seed) or seed < 0:
         raise ConfigError('seed must be an integer >= 0, got %r' % (seed,))
 
 

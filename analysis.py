@@ -42,8 +42,8 @@ import numpy
 import scipy.special
 
 # cA configures Theano's BLAS before Theano is first imported
-from cA import (ConfigError, check_hyperparameters, prepare_output_folder,
-                run_reporting_errors, test_cA)
+from cA import (ConfigError, check_hyperparameters, is_integer,
+                prepare_output_folder, run_reporting_errors, test_cA)
 import mnist_data
 from logistic_sgd import read_data, sgd_optimization_mnist, shared_dataset
 from utils import atomic_write
@@ -414,22 +414,17 @@ def plot_training(costs, path):
 
 # ---- the whole analysis --------------------------------------------------------
 
-def _is_int(value):
-    return isinstance(value, (int, numpy.integer)) and \
-        not isinstance(value, bool)
-
-
 def check_settings(n_examples, n_radii, min_radius_factor, max_radius_factor,
                    saturation_threshold, classifier_epochs,
                    classifier_learning_rate, classifier_batch_size):
     """Raise ConfigError for values the analysis cannot use."""
-    if not _is_int(n_examples) or n_examples < 2:
+    if not is_integer(n_examples) or n_examples < 2:
         raise ConfigError('n_examples must be an integer >= 2, got %r'
                           % (n_examples,))
     for name, value in [('n_radii', n_radii),
                         ('classifier_epochs', classifier_epochs),
                         ('classifier_batch_size', classifier_batch_size)]:
-        if not _is_int(value) or value < 1:
+        if not is_integer(value) or value < 1:
             raise ConfigError('%s must be a positive integer, got %r'
                               % (name, value))
     if not (numpy.isfinite(min_radius_factor) and

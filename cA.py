@@ -278,15 +278,18 @@ class ConfigError(ValueError):
     """A hyperparameter or output folder the training cannot use."""
 
 
+def is_integer(value):
+    """An int or numpy integer, but not a bool."""
+    return isinstance(value, (int, numpy.integer)) and \
+        not isinstance(value, bool)
+
+
 def check_hyperparameters(learning_rate, training_epochs, batch_size,
                           contraction_level, n_hidden):
     """Raise ConfigError for values training cannot use."""
-    def is_int(v):
-        return isinstance(v, (int, numpy.integer)) and not isinstance(v, bool)
-
     for name, value in [('training_epochs', training_epochs),
                         ('batch_size', batch_size), ('n_hidden', n_hidden)]:
-        if not is_int(value) or value < 1:
+        if not is_integer(value) or value < 1:
             raise ConfigError('%s must be a positive integer, got %r'
                               % (name, value))
     if not (numpy.isfinite(learning_rate) and learning_rate > 0):
@@ -447,7 +450,7 @@ def test_cA(learning_rate=0.01, training_epochs=20,
 
     ca, train_ca = build_training(train_set_x, batch_size, n_hidden, seed,
                                   contraction_level, learning_rate, gradient)
-    names = ('W', 'b', 'b_prime')  # ca.params, in order
+    names = checkpoints.PARAMS  # ca.params, in order
     if resume:
         for name, param in zip(names, ca.params):
             param.set_value(saved[name])

@@ -21,7 +21,8 @@ import numpy
 from utils import atomic_write
 
 FORMAT = 1
-ARRAYS = ('W', 'b', 'b_prime', 'costs')
+PARAMS = ('W', 'b', 'b_prime')
+ARRAYS = PARAMS + ('costs',)
 SCALARS = ('epoch', 'batch')
 
 
@@ -48,7 +49,7 @@ def save_checkpoint(path, params, costs, epoch, batch, settings):
     settings: {name: number or string}: the hyperparameters and the data
         fingerprint, which a resumed run must match.
     """
-    arrays = {name: numpy.asarray(params[name]) for name in ARRAYS[:3]}
+    arrays = {name: numpy.asarray(params[name]) for name in PARAMS}
     arrays['costs'] = numpy.asarray(costs)
     arrays['epoch'] = numpy.asarray(epoch)
     arrays['batch'] = numpy.asarray(batch)
