@@ -27,8 +27,8 @@ test: venv blas $(DATASET)
 analysis: venv blas $(DATASET)
 	$(PY) analysis.py
 
-# Stacked CAEs: the MLP from random weights and from CAE pre-training, one
-# and two hidden layers; writes cA_plots/ScA_comparison.json (about 26 min)
+# Stacked CAEs: a 784-1000-10 MLP from random weights, from plain auto-encoder
+# and from CAE pre-training; writes cA_plots/ScA_comparison.json (about 25 min)
 scA: venv blas $(DATASET)
 	$(PY) ScA.py --compare
 

@@ -28,7 +28,7 @@ the same budget, the baseline of a fair comparison.
 
     python ScA.py                      # pre-train and fine-tune one model
     python ScA.py --no-pretrain        # the same MLP from random weights
-    python ScA.py --compare            # both, for 1000 and 1000-1000
+    python ScA.py --compare            # random, AE and CAE, 784-1000-10
     python ScA.py --help               # every hyperparameter
 
 ``--compare`` writes cA_plots/ScA_comparison.json and prints a Markdown
@@ -58,6 +58,27 @@ import theano.tensor as T  # noqa: E402
 # examples per call of the compiled validation and test functions
 EVAL_BATCH_SIZE = 1000
 COMPARISON_NAME = 'ScA_comparison.json'
+PRETRAINING_NAMES = {
+    'none': 'random initialisation (no pre-training)',
+    'AE': 'plain auto-encoder pre-training (contraction level 0)',
+    'CAE': 'CAE pre-training'}
+
+
+def minibatch(data, index, size, order=None):
+    """The rows of minibatch ``index`` (symbolic) of the shared ``data``:
+    examples index * size to (index + 1) * size - 1 of the stored order,
+    or, when ``order`` (a shared vector of row numbers) is given, of that
+    order. Reshuffling then costs one set_value of ``order`` per epoch and
+    never copies the data."""
+    positions = slice(index * size, (index + 1) * size)
+    return data[positions] if order is None else data[order[positions]]
+
+
+def reshuffle(order, rng):
+    """Put a fresh random permutation of the rows into ``order``; the same
+    rng seed gives every model the same sequence of minibatches."""
+    n = order.get_value(borrow=True).shape[0]
+    order.set_value(rng.permutation(n).astype(order.dtype))
 
 
 class ScA(object):
@@ -112,7 +133,7 @@ class ScA(object):
 
     def pretraining_functions(self, train_set_x, batch_size,
                               contraction_level=0.1, learning_rate=0.01,
-                              gradient='fused'):
+                              gradient='fused', order=None):
         """One compiled SGD step per layer, bottom first.
 
         Function k takes (index, contraction_level, learning_rate), the
@@ -125,6 +146,8 @@ class ScA(object):
 
         gradient: 'fused' (cA.get_fused_cost_updates, the fast one) or
         'T.grad' (cA.get_cost_updates); the same math.
+        order: None, or a shared int64 vector of row numbers giving the
+            order in which minibatches take the examples (see minibatch).
         """
         index = T.lscalar('index')
         floatX = theano.config.floatX
@@ -140,17 +163,20 @@ class ScA(object):
                 [index, theano.In(lam, value=contraction_level),
                  theano.In(eta, value=learning_rate)],
                 [cost, T.mean(ca.L_rec), ca.L_jacob], updates=updates,
-                givens={self.x: train_set_x[index * batch_size:
-                                            (index + 1) * batch_size]}))
+                givens={self.x: minibatch(train_set_x, index, batch_size,
+                                          order)}))
         return functions
 
-    def build_finetune_functions(self, datasets, batch_size, learning_rate):
+    def build_finetune_functions(self, datasets, batch_size, learning_rate,
+                                 order=None):
         """Compiled fine-tuning functions: (train_fn, valid_score,
         test_score).
 
         datasets: three (x, y) pairs of shared data, as load_data returns.
         learning_rate: a number, or a shared scalar (whose value can then
             be changed between calls, e.g. to decay it).
+        order: None, or a shared int64 vector of training-row numbers
+            (see minibatch), to visit the examples in a shuffled order.
         train_fn(index): one SGD step of every parameter on training
             minibatch ``index``; returns its mean NLL before the step.
         valid_score(), test_score(): the error rate (a fraction) on the
@@ -165,13 +191,10 @@ class ScA(object):
         updates = [(param, param - learning_rate * gparam)
                    for param, gparam in zip(self.params, gparams)]
 
-        def rows(data, size):
-            return data[index * size:(index + 1) * size]
-
         train_fn = theano.function(
             [index], self.finetune_cost, updates=updates,
-            givens={self.x: rows(train_x, batch_size),
-                    self.y: rows(train_y, batch_size)})
+            givens={self.x: minibatch(train_x, index, batch_size, order),
+                    self.y: minibatch(train_y, index, batch_size, order)})
 
         n_wrong = self.errors * T.cast(self.y.shape[0], theano.config.floatX)
 
@@ -179,8 +202,8 @@ class ScA(object):
             n = data_x.get_value(borrow=True).shape[0]
             count = theano.function(
                 [index], n_wrong,
-                givens={self.x: rows(data_x, EVAL_BATCH_SIZE),
-                        self.y: rows(data_y, EVAL_BATCH_SIZE)})
+                givens={self.x: minibatch(data_x, index, EVAL_BATCH_SIZE),
+                        self.y: minibatch(data_y, index, EVAL_BATCH_SIZE)})
             n_chunks = -(-n // EVAL_BATCH_SIZE)
 
             def score():
@@ -211,7 +234,8 @@ class ScAResult(object):
 
 def check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
                    contraction_level, training_epochs, batch_size,
-                   hidden_layers_sizes, finetune_lr_decay, seed):
+                   hidden_layers_sizes, finetune_lr_decay, seed,
+                   shuffle_seed=None):
     """Raise ConfigError for values training cannot use."""
     try:
         sizes = list(hidden_layers_sizes)
@@ -242,6 +266,10 @@ def check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
                           % (finetune_lr_decay,))
     if not is_integer(seed) or seed < 0:
         raise ConfigError('seed must be an integer >= 0, got %r' % (seed,))
+    if shuffle_seed is not None and not (is_integer(shuffle_seed) and
+                                         shuffle_seed >= 0):
+        raise ConfigError('shuffle_seed must be None or an integer >= 0, '
+                          'got %r' % (shuffle_seed,))
 
 
 def _n_rows(shared_x):
@@ -249,16 +277,23 @@ def _n_rows(shared_x):
 
 
 def pretrain_layers(sca, train_set_x, batch_size, epochs, contraction_level,
-                    learning_rate, log):
+                    learning_rate, log, shuffle_rng=None):
     """Greedy layer-wise CAE pre-training; prints one line per epoch.
+
+    shuffle_rng: None visits the examples in their stored order; a numpy
+    RandomState draws a new order before each epoch.
 
     Returns (per layer an (epochs, 3) array of epoch means of [cost, L_rec,
     L_jacob], seconds spent training).
     """
-    n_batches = -(-_n_rows(train_set_x) // batch_size)  # last may be short
+    n_train = _n_rows(train_set_x)
+    n_batches = -(-n_train // batch_size)  # the last may be short
+    order = (None if shuffle_rng is None else
+             theano.shared(numpy.arange(n_train, dtype='int64'),
+                           name='order'))
     functions = sca.pretraining_functions(
         train_set_x, batch_size, contraction_level=contraction_level,
-        learning_rate=learning_rate)
+        learning_rate=learning_rate, order=order)
     all_costs = []
     start = time.perf_counter()
     for k, train_layer in enumerate(functions):
@@ -266,6 +301,8 @@ def pretrain_layers(sca, train_set_x, batch_size, epochs, contraction_level,
         layer_start = time.perf_counter()
         for epoch in range(epochs):
             epoch_start = time.perf_counter()
+            if order is not None:
+                reshuffle(order, shuffle_rng)
             batch_costs = numpy.array([train_layer(i)
                                        for i in range(n_batches)])
             costs[epoch] = batch_costs.mean(axis=0)
@@ -283,7 +320,7 @@ def pretrain_layers(sca, train_set_x, batch_size, epochs, contraction_level,
 
 
 def finetune(sca, datasets, batch_size, learning_rate, lr_decay, epochs,
-             log):
+             log, shuffle_rng=None):
     """SGD on the whole MLP with early stopping on the validation set.
 
     The step size is learning_rate * lr_decay ** (epoch - 1). The early
@@ -291,9 +328,13 @@ def finetune(sca, datasets, batch_size, learning_rate, lr_decay, epochs,
     every epoch; a new best that improves on the old by more than 0.5 %
     extends the patience to twice the minibatches done so far; training
     stops when the minibatches done reach the patience (at least 10
-    epochs' worth) or after ``epochs`` epochs, the budget. The test error
-    is measured at each new best, and the best parameters are restored at
-    the end.
+    epochs' worth) or after ``epochs`` epochs, the budget. The best
+    parameters are then restored and the test error is measured once, on
+    them: the test set plays no part in any choice.
+
+    shuffle_rng: None visits the training examples in their stored order
+    every epoch (as the original tutorial does); a numpy RandomState
+    draws a new order before each epoch.
 
     Returns a dict: best_validation_error, test_error, best_epoch,
     epochs_run, finetuning_time, validation_errors.
@@ -301,14 +342,18 @@ def finetune(sca, datasets, batch_size, learning_rate, lr_decay, epochs,
     floatX = theano.config.floatX
     lr = theano.shared(numpy.asarray(learning_rate, dtype=floatX),
                        name='finetune_lr')
+    n_train = _n_rows(datasets[0][0])
+    order = (None if shuffle_rng is None else
+             theano.shared(numpy.arange(n_train, dtype='int64'),
+                           name='order'))
     train_fn, valid_score, test_score = sca.build_finetune_functions(
-        datasets, batch_size, lr)
-    n_batches = -(-_n_rows(datasets[0][0]) // batch_size)
+        datasets, batch_size, lr, order=order)
+    n_batches = -(-n_train // batch_size)
 
     patience = 10 * n_batches  # minibatches to look at, at least
     patience_increase = 2
     improvement_threshold = 0.995
-    best_validation, test_error, best_epoch = numpy.inf, numpy.nan, 0
+    best_validation, best_epoch = numpy.inf, 0
     best_params = None
     validation_errors = []
     iteration = 0
@@ -319,6 +364,8 @@ def finetune(sca, datasets, batch_size, learning_rate, lr_decay, epochs,
         epoch_start = time.perf_counter()
         lr.set_value(numpy.asarray(learning_rate * lr_decay ** (epoch - 1),
                                    dtype=floatX))
+        if order is not None:
+            reshuffle(order, shuffle_rng)
         nll = numpy.mean([train_fn(i) for i in range(n_batches)])
         iteration += n_batches
         validation = valid_score()
@@ -332,30 +379,29 @@ def finetune(sca, datasets, batch_size, learning_rate, lr_decay, epochs,
                 patience = max(patience, iteration * patience_increase)
             best_validation, best_epoch = validation, epoch
             best_params = [p.get_value() for p in sca.params]
-            test_error = test_score()
-            print('    new best: test error %.2f %%' % (test_error * 100),
-                  file=log, flush=True)
     elapsed = time.perf_counter() - start
-    if best_params is not None:
+    if best_params is not None:  # None only if every validation was NaN
         for param, value in zip(sca.params, best_params):
             param.set_value(value)
+    test_error = test_score()  # the only look at the test set
     return {'best_validation_error': float(best_validation),
             'test_error': float(test_error), 'best_epoch': best_epoch,
             'epochs_run': epoch, 'finetuning_time': elapsed,
             'validation_errors': validation_errors}
 
 
-def test_ScA(finetune_lr=0.1, pretraining_epochs=10, pretrain_lr=0.01,
-             contraction_level=0.1, training_epochs=20,
+def test_ScA(finetune_lr=0.3, pretraining_epochs=20, pretrain_lr=0.05,
+             contraction_level=0.03, training_epochs=30,
              dataset=mnist_data.DEFAULT_PATH, batch_size=10,
-             hidden_layers_sizes=(1000,), finetune_lr_decay=0.95, seed=89677,
-             pretrain=True, datasets=None, log=None):
+             hidden_layers_sizes=(1000,), finetune_lr_decay=1.0, seed=89677,
+             pretrain=True, shuffle_seed=1, datasets=None, log=None):
     """Pre-train an ScA layer by layer as CAEs, then fine-tune it.
 
     finetune_lr, finetune_lr_decay: the fine-tuning step size of epoch e is
         finetune_lr * finetune_lr_decay ** (e - 1).
     pretraining_epochs, pretrain_lr, contraction_level: each layer's CAE
-        training (passes over the training set, SGD step, lambda).
+        training (passes over the training set, SGD step, lambda);
+        contraction_level=0 makes it a plain auto-encoder (AE).
     training_epochs: the fine-tuning budget, most epochs (early stopping
         may end it sooner).
     batch_size: minibatch size of both phases.
@@ -363,6 +409,11 @@ def test_ScA(finetune_lr=0.1, pretraining_epochs=10, pretrain_lr=0.01,
     seed: seed of the RandomState that draws the initial weights (the same
         weights with and without pre-training).
     pretrain: False fine-tunes from the random initialisation.
+    shuffle_seed: None visits the training examples in their stored order
+        (the original tutorial's way); an integer seeds the RandomState
+        that draws a new order before every epoch. Each phase starts its
+        own RandomState(shuffle_seed), so every model of a comparison
+        fine-tunes on the same sequence of minibatches.
     datasets: load_data's output, to share one copy between runs; default
         load_data(dataset).
     log: where the progress lines go (default sys.stdout).
@@ -375,7 +426,7 @@ def test_ScA(finetune_lr=0.1, pretraining_epochs=10, pretrain_lr=0.01,
         else hidden_layers_sizes
     check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
                    contraction_level, training_epochs, batch_size,
-                   hidden_layers_sizes, finetune_lr_decay, seed)
+                   hidden_layers_sizes, finetune_lr_decay, seed, shuffle_seed)
     if datasets is None:
         datasets = load_data(dataset)
     train_set_x = datasets[0][0]
@@ -385,21 +436,25 @@ def test_ScA(finetune_lr=0.1, pretraining_epochs=10, pretrain_lr=0.01,
                           '(%d examples)' % (batch_size, n_train))
     n_ins = train_set_x.get_value(borrow=True).shape[1]
     pretrain = pretrain and pretraining_epochs > 0
+    kind = ('none' if not pretrain else
+            'CAE' if contraction_level > 0 else 'AE')
+
+    def shuffle_rng():
+        return (None if shuffle_seed is None
+                else numpy.random.RandomState(shuffle_seed))
 
     sca = ScA(numpy_rng=numpy.random.RandomState(seed), n_ins=n_ins,
               hidden_layers_sizes=hidden_layers_sizes, n_outs=10)
     print('MLP %s, %s' % ('-'.join(str(n) for n in
                                    (n_ins,) + hidden_layers_sizes + (10,)),
-                          'CAE pre-training' if pretrain
-                          else 'random initialisation (no pre-training)'),
-          file=log, flush=True)
+                          PRETRAINING_NAMES[kind]), file=log, flush=True)
     pretraining_costs, pretraining_time = [], 0.0
     if pretrain:
         pretraining_costs, pretraining_time = pretrain_layers(
             sca, train_set_x, batch_size, pretraining_epochs,
-            contraction_level, pretrain_lr, log)
+            contraction_level, pretrain_lr, log, shuffle_rng())
     outcome = finetune(sca, datasets, batch_size, finetune_lr,
-                       finetune_lr_decay, training_epochs, log)
+                       finetune_lr_decay, training_epochs, log, shuffle_rng())
     print('done: best validation error %.2f %% (epoch %d of %d run)  test '
           'error %.2f %%  pre-training %.1f min  fine-tuning %.1f min'
           % (outcome['best_validation_error'] * 100, outcome['best_epoch'],
@@ -408,7 +463,7 @@ def test_ScA(finetune_lr=0.1, pretraining_epochs=10, pretrain_lr=0.01,
           file=log, flush=True)
     summary = {
         'hidden_layers_sizes': list(hidden_layers_sizes),
-        'pretraining': 'CAE' if pretrain else 'none',
+        'pretraining': kind,
         'test_error': outcome['test_error'],
         'validation_error': outcome['best_validation_error'],
         'best_epoch': outcome['best_epoch'],
@@ -423,7 +478,8 @@ def test_ScA(finetune_lr=0.1, pretraining_epochs=10, pretrain_lr=0.01,
             'training_epochs': training_epochs,
             'pretraining_epochs': pretraining_epochs if pretrain else 0,
             'pretrain_lr': pretrain_lr, 'contraction_level':
-                contraction_level, 'batch_size': batch_size, 'seed': seed},
+                contraction_level, 'batch_size': batch_size, 'seed': seed,
+            'shuffle_seed': shuffle_seed},
     }
     return ScAResult(sca, summary, pretraining_costs,
                      outcome['validation_errors'])
@@ -462,13 +518,16 @@ def _write_json(report, path):
         f.write('\n')
 
 
-def compare(finetune_lr=0.1, pretraining_epochs=10, pretrain_lr=0.01,
-            contraction_level=0.1, training_epochs=20,
+def compare(finetune_lr=0.3, pretraining_epochs=20, pretrain_lr=0.05,
+            contraction_level=0.03, training_epochs=30,
             dataset=mnist_data.DEFAULT_PATH, batch_size=10,
-            architectures=((1000,), (1000, 1000)), finetune_lr_decay=0.95,
-            seed=89677, output_folder='cA_plots', log=None):
-    """For each architecture, the same MLP fine-tuned from random weights
-    and from CAE pre-training, with the same fine-tuning budget.
+            architectures=((1000,),), finetune_lr_decay=1.0,
+            seed=89677, shuffle_seed=1, output_folder='cA_plots',
+            log=None):
+    """For each architecture, the same MLP fine-tuned from random weights,
+    from plain auto-encoder pre-training (contraction level 0) and from
+    CAE pre-training, with the same fine-tuning budget. The AE row differs
+    from the CAE row only by lambda: it shows what the penalty itself buys.
 
     The hyperparameters are test_ScA's; architectures is a list of
     hidden_layers_sizes. Writes output_folder/ScA_comparison.json after
@@ -487,7 +546,7 @@ def compare(finetune_lr=0.1, pretraining_epochs=10, pretrain_lr=0.01,
     for sizes in architectures:
         check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
                        contraction_level, training_epochs, batch_size,
-                       sizes, finetune_lr_decay, seed)
+                       sizes, finetune_lr_decay, seed, shuffle_seed)
     if pretraining_epochs < 1:
         raise ConfigError('a comparison needs pretraining_epochs >= 1')
     prepare_output_folder(output_folder)
@@ -499,7 +558,7 @@ def compare(finetune_lr=0.1, pretraining_epochs=10, pretrain_lr=0.01,
         'training_epochs': training_epochs,
         'pretraining_epochs': pretraining_epochs,
         'pretrain_lr': pretrain_lr, 'contraction_level': contraction_level,
-        'batch_size': batch_size, 'seed': seed,
+        'batch_size': batch_size, 'seed': seed, 'shuffle_seed': shuffle_seed,
         'architectures': [list(a) for a in architectures],
         'dataset': os.path.abspath(dataset)}
     report = {'hyperparameters': hyperparameters, 'runs': [],
@@ -508,20 +567,21 @@ def compare(finetune_lr=0.1, pretraining_epochs=10, pretrain_lr=0.01,
                           'floatX': theano.config.floatX,
                           'cpus': os.cpu_count()}}
     for sizes in architectures:
-        for pretrain in (False, True):
+        for kind in ('none', 'AE', 'CAE'):
             print('\n== %s, %s ==' % (model_name(sizes),
-                                      'CAE pre-training' if pretrain
-                                      else 'random initialisation'),
+                                      PRETRAINING_NAMES[kind]),
                   file=log, flush=True)
             result = test_ScA(
                 finetune_lr=finetune_lr,
                 pretraining_epochs=pretraining_epochs,
                 pretrain_lr=pretrain_lr,
-                contraction_level=contraction_level,
+                contraction_level=(0.0 if kind == 'AE'
+                                   else contraction_level),
                 training_epochs=training_epochs, dataset=dataset,
                 batch_size=batch_size, hidden_layers_sizes=sizes,
                 finetune_lr_decay=finetune_lr_decay, seed=seed,
-                pretrain=pretrain, datasets=datasets, log=log)
+                pretrain=kind != 'none', shuffle_seed=shuffle_seed,
+                datasets=datasets, log=log)
             run = dict(result.summary)
             run['model'] = model_name(sizes)
             report['runs'].append(run)
@@ -533,9 +593,12 @@ def compare(finetune_lr=0.1, pretraining_epochs=10, pretrain_lr=0.01,
     print('\n' + markdown_table(report['runs']), file=log)
     print('\nfine-tuning: SGD lr %g x %g^(epoch-1), batch %d, at most %d '
           'epochs, early stopping on validation; pre-training: %d epochs '
-          'per layer, lr %g, contraction level %g (fused gradient); seed %d'
+          'per layer, lr %g, contraction level %g (0 in the AE rows; fused '
+          'gradient); seed %d; data order %s'
           % (finetune_lr, finetune_lr_decay, batch_size, training_epochs,
-             pretraining_epochs, pretrain_lr, contraction_level, seed),
+             pretraining_epochs, pretrain_lr, contraction_level, seed,
+             'as stored' if shuffle_seed is None
+             else 'reshuffled every epoch, seed %d' % shuffle_seed),
           file=log)
     print('total time %.1f min (%.0f s); results written to %s'
           % (report['total_time'] / 60, report['total_time'], path),
@@ -552,6 +615,11 @@ def layer_sizes(text):
             'an architecture is hidden sizes joined by "-", e.g. 1000-1000; '
             'got %r' % text)
     return sizes
+
+
+def seed_or_none(text):
+    """'none' -> None, else an integer, for --shuffle-seed."""
+    return None if text.lower() == 'none' else int(text)
 
 
 # options that only one of the two modes uses
@@ -581,7 +649,8 @@ def parse_args(argv=None):
     parser.add_argument('--compare', action='store_true',
                         help='run the comparison: for each of '
                              '--architectures, fine-tune from random '
-                             'weights and from CAE pre-training; writes '
+                             'weights, from plain auto-encoder (lambda 0) '
+                             'and from CAE pre-training; writes '
                              '<output-folder>/%s and prints a table'
                              % COMPARISON_NAME)
     add('--pretraining-epochs', 'pretraining_epochs', int,
@@ -602,6 +671,9 @@ def parse_args(argv=None):
     add('--seed', 'seed', int,
         'seed of the initial weights (the same with and without '
         'pre-training)')
+    add('--shuffle-seed', 'shuffle_seed', seed_or_none,
+        'seed of the order of the training examples, drawn anew every '
+        'epoch (the same for every model); "none" keeps the stored order')
     parser.add_argument('--dataset', default=defaults['dataset'],
                         help='the mnist.pkl.gz file; fetched when missing '
                              '(default: data/mnist.pkl.gz)')

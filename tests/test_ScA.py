@@ -115,6 +115,41 @@ def test_pretraining_cost_falls(tiny_datasets):
     assert 'nats/example' in lines[0]
 
 
+def test_minibatch_follows_the_shuffled_order():
+    data = theano.shared(numpy.arange(14.).reshape(7, 2))
+    order = theano.shared(numpy.arange(7, dtype='int64'))
+    index = T.lscalar()
+    rows = theano.function([index],
+                           sca_module.minibatch(data, index, 3, order))
+    sca_module.reshuffle(order, numpy.random.RandomState(0))
+    permutation = numpy.random.RandomState(0).permutation(7)
+    numpy.testing.assert_array_equal(order.get_value(), permutation)
+    numpy.testing.assert_array_equal(rows(1), data.get_value()[
+        permutation[3:6]])
+    # the last minibatch is short, as without an order
+    assert rows(2).shape == (1, 2)
+
+
+def test_finetune_reads_the_test_set_once(tiny_datasets, monkeypatch):
+    calls = []
+    real = ScA.build_finetune_functions
+
+    def counting(self, *args, **kwargs):
+        train_fn, valid_score, test_score = real(self, *args, **kwargs)
+
+        def counted_test_score():
+            calls.append(1)
+            return test_score()
+        return train_fn, valid_score, counted_test_score
+
+    monkeypatch.setattr(ScA, 'build_finetune_functions', counting)
+    result = test_ScA(pretraining_epochs=1, training_epochs=4,
+                      hidden_layers_sizes=[15], seed=1, shuffle_seed=3,
+                      datasets=tiny_datasets, log=io.StringIO())
+    assert len(calls) == 1
+    assert result.summary['hyperparameters']['shuffle_seed'] == 3
+
+
 def test_finetuning_error_falls(tiny_datasets):
     sca = ScA(numpy.random.RandomState(11), 784, [30], 10)
     train_fn, valid_score, test_score = sca.build_finetune_functions(
@@ -158,7 +193,8 @@ def test_test_ScA_with_and_without_pretraining(tiny_mnist, tiny_datasets):
     {'finetune_lr_decay': 0}, {'finetune_lr_decay': 1.5},
     {'contraction_level': -0.1}, {'hidden_layers_sizes': []},
     {'hidden_layers_sizes': [10, 0]}, {'pretraining_epochs': -1},
-    {'pretrain_lr': float('nan')}, {'seed': -3}])
+    {'pretrain_lr': float('nan')}, {'seed': -3}, {'shuffle_seed': -1},
+    {'shuffle_seed': 1.5}])
 def test_check_settings_rejects(change):
     settings = dict(finetune_lr=0.1, pretraining_epochs=1, pretrain_lr=0.01,
                     contraction_level=0.1, training_epochs=1, batch_size=10,
@@ -192,17 +228,21 @@ def test_compare_command_end_to_end(tiny_mnist, tmp_path):
     r = run_script(['ScA.py', '--compare', '--dataset', tiny_mnist,
                     '--architectures', '20', '20-10',
                     '--pretraining-epochs', '2', '--finetune-epochs', '3',
-                    '--output-folder', str(out)])
+                    '--shuffle-seed', '5', '--output-folder', str(out)])
     assert r.returncode == 0, r.stderr
     with open(out / sca_module.COMPARISON_NAME) as f:
         report = json.load(f)
     assert report['complete'] is True
     assert report['total_time'] > 0
     assert [(run['hidden_layers_sizes'], run['pretraining'])
-            for run in report['runs']] == [([20], 'none'), ([20], 'CAE'),
-                                          ([20, 10], 'none'),
-                                          ([20, 10], 'CAE')]
+            for run in report['runs']] == [
+                ([20], 'none'), ([20], 'AE'), ([20], 'CAE'),
+                ([20, 10], 'none'), ([20, 10], 'AE'), ([20, 10], 'CAE')]
     assert report['hyperparameters']['pretraining_epochs'] == 2
+    assert report['hyperparameters']['shuffle_seed'] == 5
+    ae = [run for run in report['runs'] if run['pretraining'] == 'AE']
+    assert all(run['hyperparameters']['contraction_level'] == 0
+               for run in ae)
     for run in report['runs']:
         assert 0 <= run['test_error'] <= 1
         assert run['epochs_run'] <= 3
