@@ -42,9 +42,10 @@ import platform
 import sys
 import time
 
+# the stack first: without one, this says what to do
+from backend import theano, T, sigmoid
 import numpy
 
-# cA configures Theano's BLAS before Theano is first imported
 from cA import (ConfigError, cA, check_hyperparameters, is_integer,
                 prepare_output_folder, run_reporting_errors)
 import mnist_data
@@ -52,8 +53,6 @@ from logistic_sgd import LogisticRegression, load_data
 from mlp import HiddenLayer
 from utils import atomic_write
 
-import theano  # noqa: E402
-import theano.tensor as T  # noqa: E402
 
 # examples per call of the compiled validation and test functions
 EVAL_BATCH_SIZE = 1000
@@ -95,7 +94,7 @@ class ScA(object):
         layer_input, n_in = self.x, n_ins
         for n_out in hidden_layers_sizes:
             layer = HiddenLayer(rng=numpy_rng, input=layer_input, n_in=n_in,
-                                n_out=n_out, activation=T.nnet.sigmoid)
+                                n_out=n_out, activation=sigmoid)
             # the auto-encoder reads what this layer reads and trains this
             # layer's own shared W and b in place
             ca = cA(numpy_rng=numpy_rng, input=layer_input, n_visible=n_in,
@@ -115,31 +114,26 @@ class ScA(object):
                               gradient='fused'):
         """One compiled SGD step per layer, bottom first.
 
-        Function k takes (index, contraction_level, learning_rate), the
-        last two optional (defaulting to the values given here), trains
-        cA k on minibatch ``index`` of the shared train_set_x and returns
-        [cost, mean L_rec, L_jacob] of that minibatch before the step
-        (cost = mean L_rec + contraction_level * L_jacob, in nats per
-        example). Only cA k's W, b and b' move: the input of layer k is
-        computed by the layers below, which are left unchanged.
+        Function k takes a minibatch index, trains cA k on minibatch
+        ``index`` of the shared train_set_x and returns [cost, mean L_rec,
+        L_jacob] of that minibatch before the step (cost = mean L_rec +
+        contraction_level * L_jacob, in nats per example). Only cA k's W,
+        b and b' move: the input of layer k is computed by the layers
+        below, which are left unchanged.
 
         gradient: 'fused' (cA.get_fused_cost_updates, the fast one) or
         'T.grad' (cA.get_cost_updates); the same math.
         """
         index = T.lscalar('index')
-        floatX = theano.config.floatX
-        lam = T.scalar('contraction_level', dtype=floatX)
-        eta = T.scalar('learning_rate', dtype=floatX)
         functions = []
         for ca in self.cA_layers:
             get_updates = (ca.get_fused_cost_updates if gradient == 'fused'
                            else ca.get_cost_updates)
-            cost, updates = get_updates(contraction_level=lam,
-                                        learning_rate=eta)
+            cost, updates = get_updates(contraction_level=contraction_level,
+                                        learning_rate=learning_rate)
             functions.append(theano.function(
-                [index, theano.In(lam, value=contraction_level),
-                 theano.In(eta, value=learning_rate)],
-                [cost, T.mean(ca.L_rec), ca.L_jacob], updates=updates,
+                [index], [cost, T.mean(ca.L_rec), ca.L_jacob],
+                updates=updates,
                 givens={self.x: train_set_x[index * batch_size:
                                             (index + 1) * batch_size]}))
         return functions

@@ -41,7 +41,6 @@ import time
 import numpy
 import scipy.special
 
-# cA configures Theano's BLAS before Theano is first imported
 from cA import (ConfigError, check_hyperparameters, is_integer,
                 prepare_output_folder, run_reporting_errors, test_cA)
 import mnist_data

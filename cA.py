@@ -63,22 +63,17 @@ import sys
 import tempfile
 import time
 
+# the stack first: without one, this says what to do
+from backend import theano, T, sigmoid, softplus
 import numpy
 
-import theano_setup
-
-theano_setup.configure()  # before the first `import theano`: BLAS flags
-
-import theano  # noqa: E402
-import theano.tensor as T  # noqa: E402
-
-import checkpoints  # noqa: E402
-import mnist_data  # noqa: E402
-from logistic_sgd import load_data  # noqa: E402
-from utils import (atomic_write, remove_stale_temporaries,  # noqa: E402
+import checkpoints
+import mnist_data
+from logistic_sgd import load_data
+from utils import (atomic_write, remove_stale_temporaries,
                    tile_raster_images)
 
-import PIL.Image  # noqa: E402
+import PIL.Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -145,7 +140,7 @@ class cA(object):
 
     def get_hidden_values(self, input):
         """h, eq. (1): (batch, n_hidden)."""
-        return T.nnet.sigmoid(T.dot(input, self.W) + self.b)
+        return sigmoid(T.dot(input, self.W) + self.b)
 
     def get_jacobian(self, hidden, W):
         """The explicit Jacobians of eq. (2): (batch, n_visible, n_hidden).
@@ -173,7 +168,7 @@ class cA(object):
 
     def get_reconstructed_input(self, hidden):
         """z, eq. (3): (batch, n_visible)."""
-        return T.nnet.sigmoid(T.dot(hidden, self.W_prime) + self.b_prime)
+        return sigmoid(T.dot(hidden, self.W_prime) + self.b_prime)
 
     def get_reconstruction_cost(self, x, z):
         """L_rec of each example, eq. (4): (batch,)."""
@@ -232,10 +227,10 @@ class cA(object):
         n = T.cast(x.shape[0], theano.config.floatX)
         h = self.get_hidden_values(x)
         a_prime = T.dot(h, self.W_prime) + self.b_prime
-        z = T.nnet.sigmoid(a_prime)
+        z = sigmoid(a_prime)
         s = h * (1 - h)
         c = self.get_squared_column_norms()
-        self.L_rec = T.sum(T.nnet.softplus(a_prime) - x * a_prime, axis=1)
+        self.L_rec = T.sum(softplus(a_prime) - x * a_prime, axis=1)
         self.L_jacob = T.mean(T.dot(s ** 2, c))  # eq. (5), averaged
         cost = T.mean(self.L_rec) + lam * self.L_jacob
         d_z = (z - x) / n  # (7)

@@ -19,17 +19,12 @@ import os
 import sys
 import time
 
+# the stack first: without one, this says what to do
+from backend import theano, T, softmax
 import numpy
 
-import theano_setup
-
-theano_setup.configure()  # before the first `import theano`: BLAS flags
-
-import theano  # noqa: E402
-import theano.tensor as T  # noqa: E402
-
-import mnist_data  # noqa: E402
-from utils import atomic_write  # noqa: E402
+import mnist_data
+from utils import atomic_write
 
 
 class LogisticRegression(object):
@@ -46,7 +41,7 @@ class LogisticRegression(object):
                               name='b', borrow=True)
         self.W = W
         self.b = b
-        self.p_y_given_x = T.nnet.softmax(T.dot(input, self.W) + self.b)  # (1)
+        self.p_y_given_x = softmax(T.dot(input, self.W) + self.b)  # (1)
         self.y_pred = T.argmax(self.p_y_given_x, axis=1)  # (2)
         self.params = [self.W, self.b]
         self.input = input

@@ -57,6 +57,11 @@ import numpy
 
 from utils import atomic_write
 
+try:  # numpy 2 moved numpy.core to numpy._core (the old name still warns)
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # numpy 1
+    from numpy.core.multiarray import _reconstruct
+
 DEFAULT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                             'data', 'mnist.pkl.gz')
 
@@ -142,7 +147,7 @@ class _ArrayUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if name == '_reconstruct' and module in ('numpy.core.multiarray',
                                                  'numpy._core.multiarray'):
-            return numpy.core.multiarray._reconstruct
+            return _reconstruct
         if module == 'numpy' and name == 'ndarray':
             return numpy.ndarray
         if module == 'numpy' and name == 'dtype':

@@ -74,8 +74,7 @@ def theano_worker(variant, batch_size, steps, blocks):
     sys.path.insert(0, REPO)
     import numpy
     import cA as cA_module
-    import theano
-    import theano.tensor as T
+    from backend import theano, T
     from logistic_sgd import load_data
 
     train_set_x, _ = load_data()[0]

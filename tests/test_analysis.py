@@ -5,8 +5,8 @@ import os
 import numpy
 import PIL.Image
 import pytest
-import theano
 
+from backend import theano
 import analysis
 from analysis import (classifier_errors, contraction_ratios, encoder,
                       epoch_curves, hidden_values, jacobian_frobenius_norms,

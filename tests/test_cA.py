@@ -4,17 +4,17 @@ import os
 import numpy
 import PIL.Image
 import pytest
-import theano
-import theano.tensor as T
 
+import backend
+from backend import theano, T
 import cA as cA_module
 from cA import cA, test_cA
 from conftest import (REPO, finite_difference_gradient, reference_cost,
                       reference_costs, run_script, sigmoid)
 
 # theano.scan (under theano.gradient.jacobian) has C code that does not
-# compile on Python 3.11: the pure-Python linker runs it.
-PY_MODE = theano.compile.Mode(linker='py')
+# compile on Python 3.11 with Theano-PyMC: the pure-Python linker runs it.
+PY_MODE = backend.py_mode()
 
 
 def small_model(n_visible=7, n_hidden=5, seed=1, **kwargs):
@@ -70,7 +70,7 @@ def test_given_shared_variables_and_input_are_used_not_copied():
 
 def test_input_can_be_another_layers_symbolic_output():
     x = T.matrix('x')
-    layer = T.nnet.sigmoid(T.dot(x, numpy.full((4, 7), 0.1)))
+    layer = backend.sigmoid(T.dot(x, numpy.full((4, 7), 0.1)))
     ca = small_model(input=layer)
     cost, _ = ca.get_cost_updates(0.1, 0.01)
     inputs = numpy.random.RandomState(3).uniform(size=(6, 4))
@@ -385,7 +385,7 @@ def test_fused_and_T_grad_training_agree_over_epochs(tiny_mnist, tiny_run,
 def test_float32_training_stays_float32_and_learns(tiny_mnist, tmp_path):
     code = (
         'import sys, numpy, cA\n'
-        'import theano\n'
+        'from backend import theano\n'
         'assert theano.config.floatX == "float32"\n'
         'r = cA.test_cA(dataset=sys.argv[1], output_folder=sys.argv[2],\n'
         '               training_epochs=3, batch_size=20, n_hidden=30,\n'
@@ -395,7 +395,7 @@ def test_float32_training_stays_float32_and_learns(tiny_mnist, tmp_path):
         'per_epoch = r.costs[:, :, 0].mean(axis=1)\n'
         'assert numpy.all(numpy.diff(per_epoch) < 0), per_epoch\n'
         'print("ok")\n')
-    env = dict(os.environ, THEANO_FLAGS='floatX=float32')
+    env = dict(os.environ, **{backend.STACK.flags_var: 'floatX=float32'})
     r = run_script(['-c', code, tiny_mnist, str(tmp_path)], env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().endswith('ok')

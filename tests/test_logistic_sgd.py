@@ -3,9 +3,8 @@ import os
 
 import numpy
 import pytest
-import theano
-import theano.tensor as T
 
+from backend import theano, T
 import mnist_data
 from logistic_sgd import (LogisticRegression, load_data, load_model,
                           sgd_optimization_mnist)
