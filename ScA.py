@@ -46,12 +46,15 @@ import time
 from backend import theano, T, sigmoid
 import numpy
 
-from cA import (ConfigError, cA, check_hyperparameters, is_integer,
-                prepare_output_folder, run_reporting_errors)
+import cA as cA_module
+import cli
 import mnist_data
+import outputs
+from cA import cA
+from checks import ConfigError, is_integer
 from logistic_sgd import LogisticRegression, load_data
 from mlp import HiddenLayer
-from utils import atomic_write
+from outputs import atomic_write
 
 
 # examples per call of the compiled validation and test functions
@@ -219,11 +222,11 @@ def check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
         raise ConfigError('pretraining_epochs must be an integer >= 0, got '
                           '%r' % (pretraining_epochs,))
     # the pre-training values, checked by cA's own rules
-    check_hyperparameters(learning_rate=pretrain_lr,
-                          training_epochs=max(pretraining_epochs, 1),
-                          batch_size=batch_size,
-                          contraction_level=contraction_level,
-                          n_hidden=sizes[0])
+    cA_module.check_settings(learning_rate=pretrain_lr,
+                             training_epochs=max(pretraining_epochs, 1),
+                             batch_size=batch_size,
+                             contraction_level=contraction_level,
+                             n_hidden=sizes[0], seed=seed, gradient='fused')
     if not is_integer(training_epochs) or training_epochs < 1:
         raise ConfigError('training_epochs (the fine-tuning budget) must be '
                           'a positive integer, got %r' % (training_epochs,))
@@ -484,7 +487,8 @@ def compare(finetune_lr=0.1, pretraining_epochs=10, pretrain_lr=0.01,
                        sizes, finetune_lr_decay, seed)
     if pretraining_epochs < 1:
         raise ConfigError('a comparison needs pretraining_epochs >= 1')
-    prepare_output_folder(output_folder)
+    folder = outputs.OutputFolder(output_folder)
+    folder.__enter__()
     path = os.path.join(output_folder, COMPARISON_NAME)
     start = time.perf_counter()
     datasets = load_data(dataset)
@@ -644,7 +648,8 @@ def run(compare_mode, **kwargs):
 def main(argv=None):
     args = vars(parse_args(argv))
     compare_mode = args.pop('compare')
-    return run_reporting_errors(run, compare_mode=compare_mode, **args)
+    return cli.main(lambda **_: run(compare_mode=compare_mode, **args),
+                    cli.ArgumentParser(), [])
 
 
 if __name__ == '__main__':

@@ -41,11 +41,15 @@ import time
 import numpy
 import scipy.special
 
-from cA import (ConfigError, check_hyperparameters, is_integer,
-                prepare_output_folder, run_reporting_errors, test_cA)
+from cA import test_cA
+import cA as cA_module
+import checks
+import cli
 import mnist_data
+import outputs
+from checks import ConfigError, is_integer
 from logistic_sgd import read_data, sgd_optimization_mnist, shared_dataset
-from utils import atomic_write
+from outputs import atomic_write
 
 # the two models of every analysis: (key, label); the key is also the
 # subfolder of output_folder that holds the model's filters image
@@ -499,13 +503,13 @@ def run_analysis(training_epochs=20, n_examples=500,
     def say(message):
         print(message, file=log, flush=True)
 
-    for level in (contraction_level, 0.0):
-        check_hyperparameters(learning_rate, training_epochs, batch_size,
-                              level, n_hidden)
+    cA_module.check_settings(learning_rate, training_epochs, batch_size,
+                             contraction_level, n_hidden, seed, 'fused')
     check_settings(n_examples, n_radii, min_radius_factor, max_radius_factor,
                    saturation_threshold, classifier_epochs,
                    classifier_learning_rate, classifier_batch_size)
-    prepare_output_folder(output_folder)
+    folder = outputs.OutputFolder(output_folder)
+    folder.__enter__()
     datasets = read_data(dataset)
     (train_x, _), _, (test_x, _) = datasets
     if n_examples > len(test_x):
@@ -731,7 +735,8 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    return run_reporting_errors(run_analysis, **vars(parse_args(argv)))
+    args = vars(parse_args(argv))
+    return cli.main(lambda **_: run_analysis(**args), cli.ArgumentParser(), [])
 
 
 if __name__ == '__main__':

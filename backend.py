@@ -173,12 +173,13 @@ def configure(stack, environ=os.environ):
                  for key, value in stack.own_defaults]
     added = [key + '=' + value() for key, value in defaults
              if not user_sets(stack, environ, key)]
-    if any(flag.startswith('blas__ldflags=-L') for flag in added):
-        # Theano-PyMC looks for lib<name>.so beside -L and warns that it did
-        # not find "lib:libmkl_rt.so.3.so"; the library links all the same
-        logging.getLogger(stack.package + '.tensor.blas').addFilter(
-            lambda record: 'did not find a dynamic library' not in
-            record.getMessage())
+    # Theano-PyMC looks for lib<name>.so beside each -L folder and warns
+    # that it did not find "lib:libmkl_rt.so.3.so" for the MKL flags (ours,
+    # or the ones a parent process passed on); the library links all the
+    # same, and a library that is really missing fails the link loudly
+    logging.getLogger(stack.package + '.tensor.blas').addFilter(
+        lambda record: 'did not find a dynamic library' not in
+        record.getMessage())
     if added:
         flags = [environ.get(stack.flags_var, '')] + added
         environ[stack.flags_var] = ','.join(f for f in flags if f)

@@ -55,7 +55,7 @@ import zlib
 
 import numpy
 
-from utils import atomic_write
+from outputs import atomic_write
 
 try:  # numpy 2 moved numpy.core to numpy._core (the old name still warns)
     from numpy._core.multiarray import _reconstruct

@@ -270,7 +270,7 @@ def main():
             if r['speedup_over_peer'] else '-'))
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     sys.path.insert(0, REPO)
-    from utils import atomic_write
+    from outputs import atomic_write
     with atomic_write(args.output, 'w') as f:
         json.dump({'machine': {'python': platform.python_version(),
                                'cpus': os.cpu_count(),

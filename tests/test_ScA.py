@@ -11,7 +11,7 @@ import backend
 from backend import theano, T
 import ScA as sca_module
 from ScA import ScA, check_settings, compare, pretrain_layers, test_ScA
-from cA import ConfigError
+from checks import ConfigError
 from conftest import run_script, sigmoid
 from logistic_sgd import load_data
 from mlp import HiddenLayer, initial_weight_bound

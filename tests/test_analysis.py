@@ -14,7 +14,8 @@ from analysis import (classifier_errors, contraction_ratios, encoder,
                       mean_singular_values, pointwise_contraction_ratios,
                       random_directions, saturated_fraction,
                       typical_distances)
-from cA import ConfigError, cA
+from cA import cA
+from checks import ConfigError
 from conftest import REPO, run_script, sigmoid
 import mnist_data
 

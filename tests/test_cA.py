@@ -8,6 +8,7 @@ import pytest
 import backend
 from backend import theano, T
 import cA as cA_module
+import checks
 from cA import cA, test_cA
 from conftest import (REPO, finite_difference_gradient, reference_cost,
                       reference_costs, run_script, sigmoid)
@@ -295,7 +296,7 @@ def test_test_cA_is_not_collected_by_pytest():
 ])
 def test_bad_hyperparameters_raise_config_error(tiny_mnist, tmp_path,
                                                 kwargs, phrase):
-    with pytest.raises(cA_module.ConfigError, match=phrase):
+    with pytest.raises(checks.ConfigError, match=phrase):
         test_cA(dataset=tiny_mnist, output_folder=str(tmp_path), **kwargs)
 
 

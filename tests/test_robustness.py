@@ -37,7 +37,7 @@ def test_every_epoch_leaves_a_checkpoint_that_loads_without_pickle(
         numpy.testing.assert_array_equal(saved['W'], result.ca.W.get_value())
         numpy.testing.assert_array_equal(saved['costs'], result.costs)
         assert int(saved['epoch']) == 2 and int(saved['batch']) == 0
-    settings = checkpoints.load_checkpoint(path)['settings']
+    settings = checkpoints.read_checkpoint(path)['settings']
     assert settings['learning_rate'] == 0.1 and settings['n_hidden'] == 30
     assert settings['gradient'] == 'fused' and len(settings['data_sha256']) \
         == 64
@@ -87,7 +87,8 @@ def test_resume_without_a_checkpoint_or_from_garbage(tiny_mnist, tmp_path):
         test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
                 resume=True, log=QUIET, **TINY)
     (tmp_path / cA_module.CHECKPOINT_NAME).write_bytes(b'not an npz')
-    with pytest.raises(checkpoints.CheckpointError, match='cannot be read'):
+    with pytest.raises(checkpoints.CheckpointError,
+                       match='cannot be used .File is not a zip file'):
         test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
                 resume=True, log=QUIET, **TINY)
 
@@ -168,12 +169,12 @@ def uninterrupted(medium_mnist, tmp_path_factory):
     proc = start_training(medium_mnist, folder)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    return checkpoints.load_checkpoint(
+    return checkpoints.read_checkpoint(
         os.path.join(folder, cA_module.CHECKPOINT_NAME))
 
 
 def assert_same_final_state(folder, expected):
-    got = checkpoints.load_checkpoint(
+    got = checkpoints.read_checkpoint(
         os.path.join(folder, cA_module.CHECKPOINT_NAME))
     assert (got['epoch'], got['batch']) == (6, 0)
     for name in ('W', 'b', 'b_prime', 'costs'):
@@ -187,40 +188,41 @@ def test_signal_writes_checkpoint_and_filters_then_resume_finishes(
     folder = str(tmp_path)
     checkpoint = os.path.join(folder, cA_module.CHECKPOINT_NAME)
     proc = start_training(medium_mnist, folder)
-    wait_for(checkpoint, proc)  # the end of epoch 1
-    time.sleep(0.3)  # somewhere in epoch 2
+    wait_for(checkpoint, proc)  # the end of epoch 1: the signal comes in 2
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
     assert 'Traceback' not in err
-    assert 'resume with: python cA.py --resume' in err
-    saved = checkpoints.load_checkpoint(checkpoint)
-    assert (saved['epoch'], saved['batch']) != (1, 0)  # mid-epoch
+    saved = checkpoints.read_checkpoint(checkpoint)
+    assert saved['epoch'] == 1 and saved['batch'] > 0  # mid-epoch
     with PIL.Image.open(os.path.join(folder, 'cae_filters.png')) as image:
         image.load()
         assert image.size == (289, 289)
-    # the command it printed, run as printed but for the dataset path
-    resume = err.split('resume with: ')[1].split()
-    assert resume[:3] == ['python', 'cA.py', '--resume']
-    r = run_script(resume[1:])
+    # the command it printed, pasted into a shell in the same folder
+    hint = err.split('resume with: ')[1].strip()
+    assert ' cA.py --resume ' in hint
+    r = subprocess.run(hint, shell=True, cwd=REPO, capture_output=True,
+                       text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert 'resuming from' in r.stdout
     assert_same_final_state(folder, uninterrupted)
 
 
-def test_sigkill_leaves_whole_files_and_resume_finishes(medium_mnist,
-                                                        uninterrupted,
-                                                        tmp_path):
+# seconds after the first checkpoint: the kill lands during a training step,
+# the epoch's end or a checkpoint write, wherever this machine's speed puts it
+@pytest.mark.parametrize('delay', [0.0, 0.2, 0.7])
+def test_sigkill_leaves_whole_files_and_resume_finishes(
+        medium_mnist, uninterrupted, tmp_path, delay):
     folder = str(tmp_path)
     checkpoint = os.path.join(folder, cA_module.CHECKPOINT_NAME)
     proc = start_training(medium_mnist, folder)
     wait_for(checkpoint, proc)
-    time.sleep(numpy.random.uniform(0.2, 1.5))
+    time.sleep(delay)
     proc.kill()
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     # whatever it left is whole: the checkpoint loads, a PNG (if any) opens
-    saved = checkpoints.load_checkpoint(checkpoint)
+    saved = checkpoints.read_checkpoint(checkpoint)
     assert saved['epoch'] >= 1
     png = os.path.join(folder, 'cae_filters.png')
     if os.path.exists(png):
@@ -231,22 +233,6 @@ def test_sigkill_leaves_whole_files_and_resume_finishes(medium_mnist,
     assert r.returncode == 0, r.stderr
     assert_same_final_state(folder, uninterrupted)
     assert [f for f in os.listdir(folder) if f.endswith('.tmp')] == []
-
-
-def test_kill_during_a_write_leaves_the_old_file(tmp_path):
-    """A process killed inside atomic_write, after writing half of the new
-    file: the old file is untouched."""
-    path = tmp_path / 'out.bin'
-    path.write_bytes(b'old contents')
-    code = ('import os, sys\n'
-            'from utils import atomic_write\n'
-            'with atomic_write(sys.argv[1]) as f:\n'
-            '    f.write(b"half of the new")\n'
-            '    f.flush()\n'
-            '    os.kill(os.getpid(), 9)\n')
-    r = run_script(['-c', code, str(path)])
-    assert r.returncode == -signal.SIGKILL
-    assert path.read_bytes() == b'old contents'
 
 
 # ---- the table of bad inputs (README), through the command line --------------
