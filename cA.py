@@ -320,6 +320,11 @@ def save_filters(W, path, tile_shape=(10, 10)):
 
 CHECKPOINT_NAME = 'cae_checkpoint.npz'
 FILTERS_NAME = 'cae_filters.png'
+AE_FILTERS_NAME = 'ae_filters.png'  # at contraction_level 0: a plain AE
+
+
+def filters_name(contraction_level):
+    return FILTERS_NAME if contraction_level > 0 else AE_FILTERS_NAME
 
 
 def check_settings(learning_rate, training_epochs, batch_size,
@@ -347,7 +352,8 @@ def test_cA(learning_rate=0.01, training_epochs=20,
     hand-derived step ('fused', the default) or T.grad's ('T.grad'): the
     same math, see cA.get_fused_cost_updates. One line per epoch goes to
     ``log`` (default: sys.stdout). Writes output_folder/cae_filters.png
-    and returns a TrainingResult.
+    (ae_filters.png at contraction_level 0, a plain auto-encoder) and
+    returns a TrainingResult.
 
     The run holds output_folder for itself (outputs.OutputFolder) and
     writes a checkpoint there after every epoch; ``resume=True`` goes on
@@ -361,7 +367,7 @@ def test_cA(learning_rate=0.01, training_epochs=20,
     check_settings(learning_rate, training_epochs, batch_size,
                    contraction_level, n_hidden, seed, gradient)
     with outputs.OutputFolder(output_folder) as folder:
-        filters_path = folder.path(FILTERS_NAME)
+        filters_path = folder.path(filters_name(contraction_level))
         run = checkpoints.TrainingRun(folder.path(CHECKPOINT_NAME),
                                       resume=resume, restart=restart, log=log)
         run.check_can_start()
