@@ -47,6 +47,9 @@ import numpy
 from outputs import atomic_write
 
 FORMAT = 1
+# every refusal ends so: nothing was changed, and how to go on
+LEFT_AS_IT_IS = ('; it was left as it is: start over with --restart, or use '
+                 'another --output-folder')
 PARAMS = ('W', 'b', 'b_prime')
 SCALARS = ('epoch', 'batch', 'format')
 
@@ -177,10 +180,8 @@ def read_checkpoint(path, shapes=None, settings=None):
                               'without --resume to start training' % path)
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile,
             zlib.error, NotImplementedError) as e:
-        raise CheckpointError(
-            'the checkpoint %s cannot be used (%s); it was left as it is: '
-            'start over with --restart, or use another --output-folder'
-            % (path, ' '.join(str(e).split())))
+        raise CheckpointError('the checkpoint %s cannot be used (%s)%s' % (
+            path, ' '.join(str(e).split()), LEFT_AS_IT_IS))
     return _checked(path, contents, saved_settings)
 
 
@@ -201,10 +202,8 @@ def _read_any(archive, name, ndim):
 def _checked(path, contents, settings):
     """CheckpointError for numbers no run of cA.py writes."""
     def refuse(what):
-        raise CheckpointError(
-            'the checkpoint %s cannot be used (%s); it was left as it is: '
-            'start over with --restart, or use another --output-folder'
-            % (path, what))
+        raise CheckpointError('the checkpoint %s cannot be used (%s)%s'
+                              % (path, what, LEFT_AS_IT_IS))
     costs = contents['costs']
     if costs.ndim != 3 or costs.shape[2] != 2:
         refuse('its cost history has shape %s' % (costs.shape,))
@@ -237,8 +236,8 @@ def check_settings_match(path, saved, current):
     if differ:
         raise CheckpointError(
             'cannot resume from %s: it belongs to another run: %s; resume '
-            'with the same settings, or start over with --restart (the '
-            'checkpoint was left as it is)' % (path, '; '.join(differ)))
+            'with the same settings%s' % (path, '; '.join(differ),
+                                          LEFT_AS_IT_IS))
 
 
 # ---- signals -----------------------------------------------------------------
@@ -338,14 +337,14 @@ class TrainingRun(object):
         saved = read_checkpoint(self.path, shapes, settings)
         if saved['costs'].shape[1] != n_batches:
             raise CheckpointError('cannot resume from %s: its epochs have %d '
-                                  'minibatches, this run\'s %d' % (
+                                  'minibatches, this run\'s %d%s' % (
                                       self.path, saved['costs'].shape[1],
-                                      n_batches))
+                                      n_batches, LEFT_AS_IT_IS))
         if saved['epoch'] > n_epochs:
             raise CheckpointError('%s has %d epochs done: ask for at least '
-                                  'as many (--epochs %d)' % (
+                                  'as many (--epochs %d)%s' % (
                                       self.path, saved['epoch'],
-                                      saved['epoch']))
+                                      saved['epoch'], LEFT_AS_IT_IS))
         rows = min(n_epochs, saved['costs'].shape[0])
         self.costs[:rows] = saved['costs'][:rows]
         for name, param in zip(PARAMS, params):

@@ -304,3 +304,226 @@ def test_bad_input_gives_one_line_exit_2_and_loses_nothing(
     assert 'epoch' not in r.stdout
     assert [f for f in outputs(out) if not f.startswith('.')] == []
     assert not (tmp_path / 'pwned').exists()
+
+
+# ---- one run per folder, and no resumable work thrown away ------------------
+
+LONG = ['--batch-size', '1', '--n-hidden', '40', '--epochs', '500']
+
+
+def test_a_second_run_into_the_same_folder_is_refused_at_once(medium_mnist,
+                                                              tmp_path):
+    folder = str(tmp_path)
+    checkpoint = os.path.join(folder, cA_module.CHECKPOINT_NAME)
+    first = subprocess.Popen(
+        [sys.executable, 'cA.py', '--dataset', medium_mnist,
+         '--output-folder', folder] + LONG, cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(checkpoint, first)
+        before = open(checkpoint, 'rb').read()
+        second = run_script(['cA.py', '--dataset', 'no/such/data.pkl.gz',
+                             '--output-folder', folder])
+        assert second.returncode == 2 and 'Traceback' not in second.stderr
+        assert second.stderr.startswith(
+            'error: another run is writing to %s (pid %d: cA.py'
+            % (folder, first.pid))
+        assert second.stderr.count('\n') == 1
+        # refused before loading the data (which does not even exist)
+        assert second.stdout == ''
+        assert first.poll() is None  # the first run goes on, untouched
+        saved = checkpoints.read_checkpoint(checkpoint)
+        assert saved['epoch'] >= 1
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=120)
+    assert first.returncode == 130
+    assert before != open(checkpoint, 'rb').read()  # it saved again on ^C
+
+
+class StopAfterFirstEpoch(object):
+    """A log that stops the run (as Ctrl-C would, outside the loop's
+    signal handling) right after the first epoch's line: what it leaves
+    is a real, unfinished checkpoint."""
+
+    def write(self, text):
+        if text.startswith('epoch 1/'):
+            raise KeyboardInterrupt
+
+    def flush(self):
+        pass
+
+
+def unfinished_run(dataset, folder):
+    with pytest.raises(KeyboardInterrupt):
+        test_cA(dataset=dataset, output_folder=folder, training_epochs=3,
+                log=StopAfterFirstEpoch(), **TINY)
+    return os.path.join(folder, cA_module.CHECKPOINT_NAME)
+
+
+def test_a_fresh_start_does_not_throw_away_an_unfinished_run(tiny_mnist,
+                                                             tmp_path):
+    folder = str(tmp_path)
+    checkpoint = unfinished_run(tiny_mnist, folder)
+    before = open(checkpoint, 'rb').read()
+    argv = ['cA.py', '--dataset', tiny_mnist, '--output-folder', folder,
+            '--batch-size', '20', '--n-hidden', '30', '--learning-rate',
+            '0.1', '--epochs', '3']
+    r = run_script(argv)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr == ('error: %s holds an unfinished run (1 of 3 epochs '
+                        'done): resume it with --resume, or start over with '
+                        '--restart, which replaces it\n' % checkpoint)
+    assert open(checkpoint, 'rb').read() == before
+    # --resume finishes it; --restart starts over
+    assert run_script(argv + ['--resume']).returncode == 0
+    unfinished_run(tiny_mnist, folder)
+    r = run_script(argv + ['--restart'])
+    assert r.returncode == 0, r.stderr
+    assert 'resuming' not in r.stdout
+    assert checkpoints.read_checkpoint(checkpoint)['epoch'] == 3
+    # a finished run's checkpoint is replaced by a new run without a word
+    assert run_script(argv).returncode == 0
+
+
+def test_resume_and_restart_together_are_refused(tiny_mnist, tmp_path):
+    r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
+                    str(tmp_path), '--resume', '--restart'])
+    assert r.returncode == 2
+    assert r.stderr == 'error: --resume and --restart exclude each other: ' \
+                       'give one\n'
+
+
+# ---- checkpoints are read without trusting them --------------------------------
+
+def rewrite(path, **changes):
+    """The checkpoint at path with some arrays replaced (numpy.savez)."""
+    with numpy.load(path, allow_pickle=False) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    arrays.update(changes)
+    numpy.savez(path, **arrays)
+
+
+def flip_a_byte(path):
+    data = bytearray(open(path, 'rb').read())
+    data[len(data) // 2] ^= 0x10  # in W's data, inside the zip archive
+    open(path, 'wb').write(bytes(data))
+
+
+def truncate(path):
+    data = open(path, 'rb').read()
+    open(path, 'wb').write(data[:len(data) // 2])
+
+
+def foreign(path):
+    numpy.savez(path, weights=numpy.ones((3, 3)))
+
+
+CORRUPT = {
+    'truncated': (truncate, 'File is not a zip file'),
+    'a flipped bit': (flip_a_byte, 'Bad CRC-32'),
+    'another program\'s npz': (foreign, 'not a checkpoint of cA.py'),
+    'W that does not fit b': (lambda p: rewrite(p, W=numpy.zeros((784, 29))),
+                              'W, b and b_prime have shapes (784, 29), '
+                              '(30,), (784,) that do not fit together'),
+    'another number of hidden units': (lambda p: rewrite(
+        p, W=numpy.zeros((784, 29)), b=numpy.zeros(29)),
+        'W has shape (784, 29) where this run needs (784, 30)'),
+    'integer W': (lambda p: rewrite(p, W=numpy.zeros((784, 30), 'int64')),
+                  'W has dtype int64'),
+    'NaN in W': (lambda p: rewrite(p, W=numpy.full((784, 30), numpy.nan)),
+                 'W holds NaN'),
+    'an epoch out of range': (lambda p: rewrite(p, epoch=numpy.asarray(99)),
+                              'epoch 99 minibatch 0, is outside its 3 '
+                              'epochs'),
+    'a negative minibatch': (lambda p: rewrite(p, batch=numpy.asarray(-4)),
+                             'is outside its 3 epochs'),
+    'costs of another shape': (lambda p: rewrite(p, costs=numpy.zeros(
+        (3, 12, 5))), 'its cost history has shape (3, 12, 5)'),
+    'costs of another run length': (lambda p: rewrite(p, costs=numpy.zeros(
+        (3, 11, 2))), "its epochs have 11 minibatches, this run's 12"),
+    'a string epoch': (lambda p: rewrite(p, epoch=numpy.asarray('1')),
+                       'epoch has dtype <U1'),
+}
+
+
+@pytest.mark.parametrize('damage', sorted(CORRUPT))
+def test_a_damaged_checkpoint_is_one_line_and_left_as_it_is(
+        damage, tiny_mnist, tmp_path):
+    folder = str(tmp_path)
+    checkpoint = unfinished_run(tiny_mnist, folder)
+    damage_it, phrase = CORRUPT[damage]
+    damage_it(checkpoint)
+    before = open(checkpoint, 'rb').read()
+    r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
+                    folder, '--batch-size', '20', '--n-hidden', '30',
+                    '--learning-rate', '0.1', '--epochs', '3', '--resume'])
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr.count('\n') == 1, r.stderr
+    assert r.stderr.startswith('error: ') and phrase in r.stderr, r.stderr
+    assert 'left as it is' in r.stderr and '--restart' in r.stderr
+    assert open(checkpoint, 'rb').read() == before
+    assert 'epoch' not in r.stdout
+
+
+# ---- full disks ----------------------------------------------------------------
+
+@pytest.fixture
+def tmpfs():
+    """mount(size): a tmpfs of that size, mounted for the test (root)."""
+    mounted = []
+
+    def mount(size, folder):
+        if os.geteuid() != 0:
+            pytest.skip('mounting a tmpfs needs root')
+        os.makedirs(folder)
+        r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%s' % size,
+                            'tmpfs', folder], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip('cannot mount a tmpfs here: %s' % r.stderr.strip())
+        mounted.append(folder)
+        return folder
+    yield mount
+    for folder in mounted:
+        subprocess.run(['umount', '-l', folder], check=True)
+
+
+def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint(
+        tiny_mnist, tmp_path, tmpfs):
+    """Room for one checkpoint (190 kB) but not for the next one beside it:
+    the second epoch's checkpoint cannot be written."""
+    folder = tmpfs('300k', str(tmp_path / 'disk'))
+    r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
+                    folder, '--batch-size', '20', '--n-hidden', '30',
+                    '--learning-rate', '0.1', '--epochs', '3'])
+    checkpoint = os.path.join(folder, cA_module.CHECKPOINT_NAME)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr == ('error: cannot write %s: no space left on the '
+                        'device; the previous file is unchanged\n'
+                        % checkpoint)
+    assert 'epoch 1/3' in r.stdout and 'epoch 2/3' not in r.stdout
+    saved = checkpoints.read_checkpoint(checkpoint)  # whole, and usable
+    assert (saved['epoch'], saved['batch']) == (1, 0)
+    assert sorted(os.listdir(folder)) == [cA_module.CHECKPOINT_NAME]
+
+
+def test_a_disk_too_small_for_a_checkpoint_is_refused_before_training(
+        tiny_mnist, tmp_path, tmpfs):
+    folder = tmpfs('64k', str(tmp_path / 'disk'))
+    r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
+                    folder, '--batch-size', '20', '--n-hidden', '30'])
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr.startswith('error: not enough space in %s for the '
+                               'checkpoint: it needs 0.3 MB' % folder)
+    assert 'epoch' not in r.stdout
+    assert os.listdir(folder) == []
+
+
+@pytest.mark.parametrize('seed', ['-1', '4294967296'])
+def test_a_seed_numpy_cannot_take_is_one_line(tiny_mnist, tmp_path, seed):
+    r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
+                    str(tmp_path), '--seed', seed])
+    assert r.returncode == 2
+    assert r.stderr == ('error: seed must be an integer from 0 to '
+                        '4294967295, got %s\n' % seed)
+    assert os.listdir(str(tmp_path)) == []
