@@ -19,6 +19,7 @@ import contextlib
 import os
 import sys
 import time
+import zipfile
 
 # the stack first: without one, this says what to do
 from backend import theano, T, softmax
@@ -119,6 +120,9 @@ def load_model(path, input=None):
     fix = 'train one with `python logistic_sgd.py`, or give --model-path'
     if not os.path.exists(path):
         raise checks.ConfigError('no saved model at %s: %s' % (path, fix))
+    if not zipfile.is_zipfile(path):
+        raise checks.ConfigError('%s is not a saved model (not an .npz '
+                                 'file): %s' % (path, fix))
     try:
         with numpy.load(path, allow_pickle=False) as saved:
             W, b = saved['W'], saved['b']

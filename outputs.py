@@ -43,7 +43,8 @@ def os_error_cause(error):
               errno.EPERM: 'permission denied',
               errno.ENOENT: 'the folder does not exist',
               errno.ENOTDIR: 'a part of the path is not a folder',
-              errno.EISDIR: 'it is a folder'}
+              errno.EISDIR: 'it is a folder',
+              errno.EEXIST: 'a file is in the way of the folder'}
     return causes.get(error.errno, error.strerror or str(error))
 
 
