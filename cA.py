@@ -374,20 +374,21 @@ def test_cA(learning_rate=0.01, training_epochs=20,
         for path in (run.path, filters_path):
             outputs.remove_dead_temporaries(path)
         train_set_x = load_data(dataset, log=log)[0][0]
-        n_train = train_set_x.get_value(borrow=True).shape[0]
+        n_train, n_visible = train_set_x.get_value(borrow=True).shape
         checks.batch_fits(batch_size, n_train)
         n_train_batches = -(-n_train // batch_size)  # the last may be short
+        shapes = {'W': (n_visible, n_hidden), 'b': (n_hidden,),
+                  'b_prime': (n_visible,)}
+        costs = run.start(training_epochs, n_train_batches, training_settings(
+            train_set_x, learning_rate, batch_size, contraction_level,
+            n_hidden, seed, gradient), shapes)
+        outputs.check_free_space(folder.folder, checkpoints.checkpoint_size(
+            shapes, theano.config.floatX, costs.shape), 'the checkpoint')
         ca, train_ca = compile_training(train_set_x, batch_size, n_hidden,
                                         seed, contraction_level,
                                         learning_rate, gradient, log)
-        costs = run.start(
-            ca.params, training_epochs, n_train_batches,
-            training_settings(train_set_x, learning_rate, batch_size,
-                              contraction_level, n_hidden, seed, gradient),
-            on_stop=lambda: 'filters ' + save_filters_of(ca, filters_path))
-        outputs.check_free_space(folder.folder, checkpoints.checkpoint_size(
-            [p.get_value(borrow=True) for p in ca.params], costs.shape),
-            'the checkpoint')
+        run.restore(ca.params, on_stop=lambda: 'filters ' +
+                    save_filters_of(ca, filters_path))
 
         start_time = time.perf_counter()
         with run.stopping_on_signals():

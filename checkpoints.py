@@ -4,7 +4,8 @@
 
     run = TrainingRun(path, resume, restart)
     run.check_can_start()              # before any data is loaded
-    costs = run.start(params, n_epochs, n_batches, settings)
+    costs = run.start(n_epochs, n_batches, settings, shapes)
+    run.restore(params)                # once they exist
     with run.stopping_on_signals():
         for epoch in run.epochs():
             for i in run.minibatches(epoch):
@@ -80,11 +81,13 @@ def data_fingerprint(array):
     return digest.hexdigest()
 
 
-def checkpoint_size(params, costs_shape):
+def checkpoint_size(shapes, dtype, costs_shape):
     """An upper bound of a checkpoint's size in bytes, for the free-space
-    check before training."""
-    n = sum(numpy.asarray(p).nbytes for p in params)
-    return n + 8 * int(numpy.prod(costs_shape)) + 64 * 1024
+    check before training: the parameters of the given shapes and dtype,
+    the float64 cost history, and room for the headers and settings."""
+    n_values = sum(int(numpy.prod(shape)) for shape in shapes.values())
+    return (n_values * numpy.dtype(dtype).itemsize +
+            8 * int(numpy.prod(costs_shape)) + 64 * 1024)
 
 
 def save_checkpoint(path, params, costs, epoch, batch, settings):
@@ -290,6 +293,7 @@ class TrainingRun(object):
         self.resume, self.restart = resume, restart
         self.log = log
         self.params = self.costs = self.settings = self.on_stop = None
+        self._saved_params = None
         self.n_epochs = self.n_batches = 0
         self.start_epoch, self.start_batch = 0, 0
         self._stop = None
@@ -318,22 +322,18 @@ class TrainingRun(object):
                 'it with --resume, or start over with --restart, which '
                 'replaces it' % (self.path, saved['epoch'], planned))
 
-    def start(self, params, n_epochs, n_batches, settings, on_stop=None):
+    def start(self, n_epochs, n_batches, settings, shapes):
         """The cost history (n_epochs, n_batches, 2) for the loop to fill
-        in. params: the shared variables W, b, b_prime. settings: the
-        hyperparameters and data fingerprint, which a resumed run must
-        match. on_stop: called after the checkpoint when a signal stops the
-        run; returns a phrase naming what it wrote (the filters).
-
-        On resume, the params and the history are restored from the
-        checkpoint, after checking that it belongs to this run."""
-        self.params, self.settings, self.on_stop = params, settings, on_stop
+        in. settings: the hyperparameters and data fingerprint, which a
+        resumed run must match; shapes: {'W': ..., 'b': ..., 'b_prime': ...}
+        of this run's parameters. On resume, the checkpoint is read and
+        checked against both before anything is compiled, and the history
+        is restored (the parameters are restored by ``restore``)."""
+        self.settings = settings
         self.n_epochs, self.n_batches = n_epochs, n_batches
         self.costs = numpy.zeros((n_epochs, n_batches, 2))
         if not self.resume:
             return self.costs
-        shapes = {name: p.get_value(borrow=True).shape
-                  for name, p in zip(PARAMS, params)}
         saved = read_checkpoint(self.path, shapes, settings)
         if saved['costs'].shape[1] != n_batches:
             raise CheckpointError('cannot resume from %s: its epochs have %d '
@@ -347,13 +347,23 @@ class TrainingRun(object):
                                       saved['epoch'], LEFT_AS_IT_IS))
         rows = min(n_epochs, saved['costs'].shape[0])
         self.costs[:rows] = saved['costs'][:rows]
-        for name, param in zip(PARAMS, params):
-            param.set_value(saved[name].astype(param.dtype))
+        self._saved_params = {name: saved[name] for name in PARAMS}
         self.start_epoch, self.start_batch = saved['epoch'], saved['batch']
+        return self.costs
+
+    def restore(self, params, on_stop=None):
+        """Take the parameters (shared variables W, b, b_prime) that the
+        loop trains; on resume, set them to the checkpoint's. on_stop: called
+        after the checkpoint when a signal stops the run; returns a phrase
+        naming what it wrote (the filters)."""
+        self.params, self.on_stop = params, on_stop
+        if not self.resume:
+            return
+        for name, param in zip(PARAMS, params):
+            param.set_value(self._saved_params[name].astype(param.dtype))
         print('resuming from %s at epoch %d, minibatch %d'
               % (self.path, self.start_epoch + 1, self.start_batch + 1),
               file=self.log, flush=True)
-        return self.costs
 
     def epochs(self):
         return range(self.start_epoch, self.n_epochs)

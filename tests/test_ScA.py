@@ -24,6 +24,9 @@ def tiny_datasets(tiny_mnist):
 
 # ---- HiddenLayer -----------------------------------------------------------
 
+@pytest.mark.slow
+@pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.parametrize('activation, factor', [(T.tanh, 1),
                                                 (backend.sigmoid, 4)])
 def test_hidden_layer_initial_range(activation, factor):
@@ -60,9 +63,14 @@ def test_hidden_layer_output_against_numpy(activation, reference):
 
 def test_hidden_layer_uses_given_storage():
     W = theano.shared(numpy.ones((3, 2)), name='W')
-    layer = HiddenLayer(numpy.random.RandomState(0), T.matrix('x'), 3, 2,
-                        W=W)
-    assert layer.W is W
+    x = T.matrix('x')
+    layer = HiddenLayer(numpy.random.RandomState(0), x, 3, 2, W=W,
+                        activation=None)
+    output = theano.function([x], layer.output)
+    X = numpy.arange(6.).reshape(2, 3)
+    numpy.testing.assert_array_equal(output(X), X @ numpy.ones((3, 2)))
+    W.set_value(numpy.full((3, 2), 2.))  # the caller's storage, not a copy
+    numpy.testing.assert_array_equal(output(X), X @ numpy.full((3, 2), 2.))
 
 
 # ---- the stack -------------------------------------------------------------
@@ -115,6 +123,7 @@ def test_pretraining_cost_falls(tiny_datasets):
     assert 'nats/example' in lines[0]
 
 
+@pytest.mark.slow
 def test_finetuning_error_falls(tiny_datasets):
     sca = ScA(numpy.random.RandomState(11), 784, [30], 10)
     train_fn, valid_score, test_score = sca.build_finetune_functions(
@@ -129,6 +138,7 @@ def test_finetuning_error_falls(tiny_datasets):
     assert test_score() < start_test - 0.3
 
 
+@pytest.mark.slow
 def test_test_ScA_with_and_without_pretraining(tiny_mnist, tiny_datasets):
     results = {}
     for pretrain in (False, True):
@@ -187,6 +197,7 @@ def test_markdown_table_columns():
 
 # ---- the command -----------------------------------------------------------
 
+@pytest.mark.slow
 def test_compare_command_end_to_end(tiny_mnist, tmp_path):
     out = tmp_path / 'out'
     r = run_script(['ScA.py', '--compare', '--dataset', tiny_mnist,

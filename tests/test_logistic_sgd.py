@@ -61,6 +61,7 @@ def test_load_data_gives_shared_floatX_x_and_int32_y(tiny_mnist):
         numpy.testing.assert_array_equal(y.eval(), ey)
 
 
+@pytest.mark.slow
 def test_early_stopping_learns_and_the_saved_model_loads_back(tiny_mnist,
                                                               tmp_path):
     model = str(tmp_path / 'best.npz')
@@ -90,6 +91,7 @@ def test_predict_without_a_model_is_a_one_line_error(tiny_mnist, tmp_path):
 
 # ---- the command line: every mistake is one line, before any training -------
 
+@pytest.mark.slow
 @pytest.mark.parametrize('args, message', [
     (['--batch-size', '0'], 'error: batch_size must be a positive integer, '
                             'got 0'),
@@ -149,6 +151,7 @@ def test_a_damaged_model_for_predict_is_one_line(tiny_mnist, tmp_path,
     assert model.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_predict_prints_the_true_labels_beside(tiny_mnist, tmp_path):
     model = str(tmp_path / 'best.npz')
     sgd_optimization_mnist(n_epochs=5, dataset=tiny_mnist, batch_size=20,

@@ -20,6 +20,9 @@ from test_mnist_data import BAD_FILES, write_gz_pickle
 QUIET = open(os.devnull, 'w')
 TINY = dict(batch_size=20, n_hidden=30, learning_rate=0.1)
 
+# real training processes, killed and resumed: minutes in all
+pytestmark = pytest.mark.slow
+
 
 def outputs(folder):
     return sorted(os.listdir(str(folder))) if os.path.isdir(str(folder)) \
