@@ -7,17 +7,21 @@ their per-minibatch costs must agree to 1e-10 relative, their filters PNGs
 pixel for pixel, and the first one must agree with an SGD loop written in
 plain numpy from the equations of cA's docstring.
 """
+import json
 import os
+import subprocess
 import sys
 
 import numpy
 import pytest
 
+from checkpoints import read_checkpoint
+from conftest import REPO, sigmoid
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), 'tools'))
 import compare_stacks  # noqa: E402
 import mnist_data  # noqa: E402
-from conftest import sigmoid  # noqa: E402
 
 SETTINGS = dict(training_epochs=2, batch_size=20, n_hidden=30,
                 learning_rate=0.1)
@@ -80,3 +84,37 @@ def test_every_stack_computes_the_same_training(tiny_mnist, tmp_path):
     if len(pythons) == 1:
         print('only one stack here (%s); set CA_STACK_PYTHONS to compare '
               'with another' % rows[0][0]['stack'])
+
+
+RESUME = '''
+import json, sys
+import cA
+settings = json.loads(sys.argv[1])
+cA.test_cA(output_folder=sys.argv[2], log=sys.stderr, **settings)
+'''
+
+
+@pytest.mark.slow
+def test_a_checkpoint_from_one_stack_resumes_on_another(tiny_mnist,
+                                                        tmp_path):
+    """Epoch 1 on the first stack, epoch 2 resumed on the last one (the
+    same stack when there is only one): the costs of an uninterrupted run,
+    to 1e-10."""
+    pythons = stack_pythons()
+    settings = dict(SETTINGS, dataset=tiny_mnist)
+    whole, parts = str(tmp_path / 'whole'), str(tmp_path / 'parts')
+    for python, folder, extra in [
+            (pythons[0], whole, {}),
+            (pythons[0], parts, dict(training_epochs=1)),
+            (pythons[-1], parts, dict(resume=True))]:
+        r = subprocess.run([python, '-c', RESUME,
+                            json.dumps(dict(settings, **extra)), folder],
+                           cwd=REPO, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    expected = read_checkpoint(os.path.join(whole, 'cae_checkpoint.npz'))
+    got = read_checkpoint(os.path.join(parts, 'cae_checkpoint.npz'))
+    assert got['epoch'] == 2
+    numpy.testing.assert_allclose(got['costs'], expected['costs'],
+                                  rtol=1e-10)
+    numpy.testing.assert_allclose(got['W'], expected['W'], rtol=1e-10,
+                                  atol=1e-14)
