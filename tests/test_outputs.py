@@ -88,23 +88,34 @@ def test_free_space_is_checked_before_the_work(small_fs):
         outputs.check_free_space(str(small_fs), 10 ** 6, 'the checkpoint')
 
 
-def test_another_users_folder_is_permission_denied(tmp_path):
-    """As 'nobody', writing into a folder that root owns (0755)."""
-    if not IS_ROOT or shutil.which('setpriv') is None:
-        pytest.skip('switching to another user needs root and setpriv')
-    os.chmod(str(tmp_path), 0o755)
-    code = ('import sys, outputs\n'
-            'try:\n'
-            '    with outputs.atomic_write(sys.argv[1]) as f:\n'
-            '        f.write(b"x")\n'
-            'except outputs.OutputError as e:\n'
-            '    print(e)\n')
-    r = subprocess.run(['setpriv', '--reuid=65534', '--regid=65534',
-                        '--clear-groups', sys.executable, '-c', code,
-                        str(tmp_path / 'f.bin')], cwd=REPO,
-                       capture_output=True, text=True, timeout=60)
-    assert r.stdout.strip() == ('cannot write %s: permission denied'
-                                % (tmp_path / 'f.bin')), r.stderr
+@pytest.fixture
+def immutable_folder(tmp_path):
+    """A folder that nobody, root included, may add files to (chattr +i,
+    on file systems that have it)."""
+    folder = tmp_path / 'locked'
+    folder.mkdir()
+    (folder / 'f.bin').write_bytes(b'old')
+    if shutil.which('chattr') is None or subprocess.run(
+            ['chattr', '+i', str(folder)], capture_output=True).returncode:
+        pytest.skip('chattr +i is not available here')
+    yield folder
+    subprocess.run(['chattr', '-i', str(folder)], check=True)
+
+
+def test_a_folder_that_refuses_writes_is_permission_denied(immutable_folder):
+    path = str(immutable_folder / 'f.bin')
+    with pytest.raises(outputs.OutputError) as caught:
+        with outputs.atomic_write(path) as f:
+            f.write(b'new')
+    assert str(caught.value) == ('cannot write %s: permission denied; the '
+                                 'previous file is unchanged' % path)
+    assert open(path, 'rb').read() == b'old'
+    with pytest.raises(outputs.OutputError,
+                       match='cannot write to the output folder .* '
+                             '.permission denied.: choose another with '
+                             '--output-folder'):
+        with outputs.OutputFolder(str(immutable_folder)):
+            pass
 
 
 def test_a_kill_before_the_rename_leaves_the_old_file(tmp_path):
