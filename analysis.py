@@ -29,7 +29,12 @@ Run everything (trains both models, writes figures and analysis.json):
     .venv/bin/python analysis.py                # the full run: about 9 min
     .venv/bin/python analysis.py --help         # every option
     .venv/bin/python analysis.py --epochs 1 --n-examples 50 \\
-        --classifier-epochs 20                  # a quick look: about 1.5 min
+        --classifier-epochs 20                  # a quick look: 1 to 2 min
+
+(times on this project's 2-core machine). The quick look trains each
+model for one epoch and stops each logistic regression after 20 epochs:
+its numbers show the trend (the CAE contracts more, saturates more and
+classifies better than the AE), not the paper's values.
 
 It prints one line per step of each model, with the time the step took;
 ``--verbose`` adds the logistic regressions' own progress. The two
@@ -48,8 +53,14 @@ moment.
 """
 import json
 import os
+import signal
 import sys
 import time
+
+if __name__ == '__main__':
+    # until main() runs, Ctrl-C ends the process at once (nothing is
+    # written while the modules load), without a traceback
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 import numpy
 import scipy.special
@@ -464,8 +475,9 @@ def run_analysis(training_epochs=20, n_examples=500,
     holding output_folder for the whole run (outputs.OutputFolder). Prints
     a line per step, with its time, and a summary to ``log`` (default
     sys.stdout); the classifiers' own lines only when ``verbose``. Returns
-    the dict written to analysis.json. Bad settings raise ConfigError
-    before anything is read or written; a bad dataset DatasetError.
+    the dict written to analysis.json. A setting it cannot use raises
+    ConfigError before anything is read or written (before any training
+    for those that depend on the data); a bad dataset DatasetError.
     """
     settings = dict(locals())  # as given; analysis.json records them
     del settings['verbose'], settings['log']  # they change only the output
@@ -485,9 +497,11 @@ def run_analysis(training_epochs=20, n_examples=500,
                       log=log if verbose else None)
     with outputs.OutputFolder(output_folder) as folder:
         for name in list(FIGURES.values()) + [JSON_NAME]:
+            # what a killed analysis left half-written (test_cA sees to
+            # its own files)
             outputs.remove_dead_temporaries(folder.path(name))
         datasets = read_checked_data(dataset, n_examples, batch_size,
-                             classifier_batch_size, log)
+                                     classifier_batch_size, log)
         (train_x, _), _, (test_x, _) = datasets
         X = test_x[:n_examples].astype(numpy.float64)
         distances, radii = contraction_radii(X, train_x, n_radii,
@@ -835,6 +849,8 @@ def command_line():
 
 
 def main(argv=None):
+    # from here on, Ctrl-C is a KeyboardInterrupt, which cli.main reports
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     return cli.main(run_analysis, command_line(), argv)
 
 

@@ -493,6 +493,28 @@ def interrupt_after(line_start, dataset, out):
     return proc.returncode, ''.join(seen) + out, err
 
 
+@pytest.mark.skipif(not os.path.exists('/proc/self/maps'),
+                    reason='needs /proc to see when numpy is being loaded')
+def test_ctrl_c_while_the_modules_load_ends_without_a_traceback(tiny_mnist,
+                                                                tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, 'analysis.py', '--dataset', tiny_mnist,
+         '--output-folder', str(tmp_path / 'out')] + TINY_ARGS, cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # numpy's libraries are mapped: analysis.py's first imports are running
+    maps = '/proc/%d/maps' % proc.pid
+    while proc.poll() is None:
+        with open(maps) as f:
+            if 'numpy' in f.read():
+                break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    # killed by the signal while loading, or cli.main's line if it was done
+    assert proc.returncode in (-signal.SIGINT, 130), err
+    assert 'Traceback' not in err and out == ''
+    assert not (tmp_path / 'out').exists()
+
+
 # the moments: reading the data, compiling, training, classifying
 @pytest.mark.slow
 @pytest.mark.parametrize('line_start', ['reading ', 'compiling ',
