@@ -512,10 +512,8 @@ def run_analysis(training_epochs=20, n_examples=500,
                                        numpy.random.RandomState(seed))
         models = {}
         for key, label, level in the_two_models(contraction_level):
-            trained = train(label, level, folder.path(key), training, log)
-            W = trained.ca.W.get_value().astype(numpy.float64)
-            b = trained.ca.b.get_value().astype(numpy.float64)
-            models[key] = training_results(label, level, trained)
+            W, b, models[key] = train(label, level, folder.path(key),
+                                      training, log)
             models[key].update(measure(label, W, b, X, test_x, radii,
                                        directions, saturation_threshold, log))
             models[key].update(classify('the %s code' % label, datasets,
@@ -624,31 +622,30 @@ def the_two_models(contraction_level):
 def train(label, contraction_level, output_folder, training, log):
     """test_cA with the shared ``training`` settings, starting over
     (restart=True) from whatever an interrupted analysis left in
-    output_folder; returns its TrainingResult."""
+    output_folder. Returns the trained W and b (float64) and what
+    analysis.json records of the training."""
     import cA  # the stack: see the module docstring
     say(log, '%s: contraction_level %g, %d hidden units, %d epoch%s, in %s'
         % (label, contraction_level, training['n_hidden'],
            training['training_epochs'],
            '' if training['training_epochs'] == 1 else 's', output_folder))
     try:
-        return cA.test_cA(contraction_level=contraction_level,
-                          output_folder=output_folder, restart=True, log=log,
-                          **training)
+        trained = cA.test_cA(contraction_level=contraction_level,
+                             output_folder=output_folder, restart=True,
+                             log=log, **training)
     except checkpoints.TrainingInterrupted as e:
         raise checkpoints.TrainingInterrupted(
             '%s; analysis.py does not resume: run it again to start over'
             % e, e.signum) from None
-
-
-def training_results(label, contraction_level, trained):
-    """What analysis.json records of one model's training."""
     reconstruction, jacobian_norm = epoch_curves(trained.costs)
-    return {'label': label,
-            'contraction_level': contraction_level,
-            'training_time_s': trained.training_time,
-            'filters': trained.filters_path,
-            'epoch_reconstruction_cost': reconstruction,
-            'epoch_jacobian_norm': jacobian_norm}
+    return (trained.ca.W.get_value().astype(numpy.float64),
+            trained.ca.b.get_value().astype(numpy.float64),
+            {'label': label,
+             'contraction_level': contraction_level,
+             'training_time_s': trained.training_time,
+             'filters': trained.filters_path,
+             'epoch_reconstruction_cost': reconstruction,
+             'epoch_jacobian_norm': jacobian_norm})
 
 
 def measure(label, W, b, X, test_x, radii, directions, saturation_threshold,
@@ -818,8 +815,14 @@ def command_line():
                  "(default: %(default)s)")
     cli.add(parser, '--n-hidden', type=int,
             help='hidden units of each auto-encoder (default: %(default)s)')
-    cli.add(parser, '--learning-rate', type=float)
-    cli.add(parser, '--batch-size', type=int)
+    # two SGDs here: these two set the auto-encoders', --classifier-* the
+    # logistic regressions'
+    cli.add(parser, '--learning-rate', type=float,
+            help='SGD step size of the auto-encoders (default: '
+                 '%(default)s)')
+    cli.add(parser, '--batch-size', type=int,
+            help='examples per minibatch of the auto-encoders (default: '
+                 '%(default)s)')
     cli.add(parser, '--seed', type=int)
     cli.add(parser, '--n-radii', type=int,
             help='radii of the contraction curves (default: %(default)s)')

@@ -220,6 +220,7 @@ def test_epoch_curves_are_the_per_epoch_means():
 
 # ---- features for classification --------------------------------------------
 
+@pytest.mark.slow  # compiles three classifiers: 4 to 10 s
 def test_classifier_on_raw_pixels_beats_chance_and_uses_encode(tiny_mnist,
                                                                capsys):
     datasets = mnist_data.read_mnist(tiny_mnist)
