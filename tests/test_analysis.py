@@ -252,7 +252,7 @@ def test_bad_settings_raise_config_error_before_anything_is_written(
 
 # ---- the module and the command line ----------------------------------------
 
-def test_importing_analysis_is_quick_and_has_no_side_effects(tmp_path):
+def test_importing_analysis_loads_no_stack_and_writes_nothing(tmp_path):
     # no files, no data, no compilation: neither the stack nor matplotlib
     code = ('import sys; sys.path.insert(0, %r); import analysis; '
             'loaded = [m for m in ("theano", "pytensor", "matplotlib") '
