@@ -77,7 +77,7 @@ def one_of(name, value, choices):
                           % (name, ', '.join(map(str, choices)), value))
 
 
-def batch_fits(batch_size, n_examples):
+def batch_fits(batch_size, n_examples, name='batch_size'):
     if batch_size > n_examples:
-        raise ConfigError('batch_size %d is larger than the training set '
-                          '(%d examples)' % (batch_size, n_examples))
+        raise ConfigError('%s %d is larger than the training set '
+                          '(%d examples)' % (name, batch_size, n_examples))
