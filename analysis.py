@@ -852,8 +852,6 @@ def command_line():
 
 
 def main(argv=None):
-    # from here on, Ctrl-C is a KeyboardInterrupt, which cli.main reports
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     return cli.main(run_analysis, command_line(), argv)
 
 

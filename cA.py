@@ -72,8 +72,14 @@ Changes from the original (the one list; the README points here):
       variable for its truth value).
 """
 import os
+import signal
 import sys
 import time
+
+if __name__ == '__main__':
+    # until main() runs, Ctrl-C ends the process at once (nothing is
+    # written while the modules load), without a traceback
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 # the stack first: without one, this says what to do
 from backend import NAME, theano, T, sigmoid, softplus

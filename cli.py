@@ -138,6 +138,9 @@ def main(function, parser, argv=None, resume_flag=None):
     """Parse argv, call function(**arguments) and return the exit code
     (see the module docstring). ``resume_flag``: the flag that resumes an
     interrupted run, for the hint printed when one stops."""
+    # from here on, Ctrl-C is a KeyboardInterrupt (the scripts ignore it
+    # quietly while their modules load), reported below
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = arguments(parser, argv)
     try:
         function(**args)

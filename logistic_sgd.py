@@ -17,9 +17,15 @@ fine-tuning uses too.
 """
 import contextlib
 import os
+import signal
 import sys
 import time
 import zipfile
+
+if __name__ == '__main__':
+    # until main() runs, Ctrl-C ends the process at once (nothing is
+    # written while the modules load), without a traceback
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 # the stack first: without one, this says what to do
 from backend import theano, T, softmax

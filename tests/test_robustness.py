@@ -11,6 +11,7 @@ import numpy
 import PIL.Image
 import pytest
 
+import backend
 import checkpoints
 import cA as cA_module
 from cA import test_cA
@@ -530,3 +531,55 @@ def test_a_seed_numpy_cannot_take_is_one_line(tiny_mnist, tmp_path, seed):
     assert r.stderr == ('error: seed must be an integer from 0 to '
                         '4294967295, got %s\n' % seed)
     assert os.listdir(str(tmp_path)) == []
+
+
+# ---- Ctrl-C at any moment --------------------------------------------------------
+
+def wait_until_loading(proc, library='numpy'):
+    """Return once the process has mapped ``library``: its imports run."""
+    maps = '/proc/%d/maps' % proc.pid
+    while proc.poll() is None:
+        with open(maps) as f:
+            if library in f.read():
+                return
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/self/maps'),
+                    reason='needs /proc to see when numpy is being loaded')
+@pytest.mark.parametrize('script, args', [
+    ('cA.py', ['--output-folder', 'OUT']),
+    ('logistic_sgd.py', ['--model-path', 'OUT/best.npz']),
+    ('ScA.py', []),
+])
+def test_ctrl_c_while_the_modules_load_ends_without_a_traceback(
+        tiny_mnist, tmp_path, script, args):
+    out = str(tmp_path / 'out')
+    proc = subprocess.Popen(
+        [sys.executable, script, '--dataset', tiny_mnist] +
+        [a.replace('OUT', out) for a in args], cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until_loading(proc)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    # ended by the signal while loading, or cli.main's line if it was done
+    assert proc.returncode in (-signal.SIGINT, 130), stderr
+    assert 'Traceback' not in stderr
+    assert not os.path.exists(out) or os.listdir(out) == []
+
+
+def test_ctrl_c_while_compiling_is_one_line(tiny_mnist, tmp_path):
+    """With an empty compile cache, so that the stack really compiles C."""
+    env = dict(os.environ, **{backend.STACK.flags_var: 'base_compiledir=%s'
+                              % (tmp_path / 'cache')})
+    proc = subprocess.Popen(
+        [sys.executable, 'cA.py', '--dataset', tiny_mnist, '--output-folder',
+         str(tmp_path / 'out'), '--n-hidden', '30'], cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith('reading ')
+    assert proc.stdout.readline().startswith('compiling the training step')
+    time.sleep(1.0)  # well into compiling C, which takes many seconds
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert stderr == 'interrupted (Ctrl-C); nothing was left half-written\n'
+    assert os.listdir(str(tmp_path / 'out')) == []
