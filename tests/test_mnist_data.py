@@ -25,9 +25,10 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import mnist_data  # noqa: E402
-from mnist_data import (DatasetError, DatasetMissingError,  # noqa: E402
+from mnist_file import DatasetMissingError, UnsafePickleError  # noqa: E402
+from mnist_data import (DatasetError,  # noqa: E402
                         DownloadError, PickleURL, RawMirror,
-                        UnsafePickleError, idx_to_datasets, read_mnist,
+                        idx_to_datasets, read_mnist,
                         write_mnist)
 
 
