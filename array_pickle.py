@@ -425,8 +425,10 @@ class _Machine:
     def call(self, func, args):
         if not any(func is f for f in self.callables) or \
                 not isinstance(args, tuple):
-            raise Malformed(f'REDUCE calls {_kind(func)}, which is not '
-                            f'callable here, or without an argument tuple')
+            name = next((f'{module}.{name}' for (module, name), f
+                         in self.names.items() if f is func), _kind(func))
+            raise Malformed(f'REDUCE calls {name}, which is not callable '
+                            f'here, or without an argument tuple')
         try:
             return func(*args)
         except TypeError as exc:  # wrong number of arguments

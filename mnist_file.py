@@ -93,29 +93,43 @@ class _Gunzip:
 
     zlib checks the gzip header and trailer (CRC and size). Unlike the
     gzip module, it does not go on to read further members: a file of
-    millions of empty members would take minutes. EOFError when the file
+    millions of empty members would take minutes. Output comes 64 KB at a
+    time, whatever a few input bytes expand to. EOFError when the file
     ends too soon, zlib.error when it is corrupt."""
 
     def __init__(self, f):
         self.f = f
         self.z = zlib.decompressobj(wbits=31)
+        self.out, self.pos = b'', 0
 
     def read(self, n):
         parts = []
-        while n and not self.z.eof:
+        while n:
+            if self.pos == len(self.out):
+                self.out, self.pos = self._more(), 0
+                if not self.out:
+                    break  # the end of the member
+            part = self.out[self.pos:self.pos + n]
+            self.pos += len(part)
+            n -= len(part)
+            parts.append(part)
+        return b''.join(parts)
+
+    def _more(self):
+        while not self.z.eof:
             data = self.z.unconsumed_tail
             if not data:
-                part = self.z.decompress(b'', n)  # what zlib still holds
-                if not part:
-                    data = self.f.read(1 << 16)
-                    if not data:
-                        raise EOFError('the gzip data ends before its end '
-                                       'marker')
-            if data:
-                part = self.z.decompress(data, n)
-            parts.append(part)
-            n -= len(part)
-        return b''.join(parts)
+                out = self.z.decompress(b'', 1 << 16)  # what zlib holds
+                if out:
+                    return out
+                data = self.f.read(1 << 16)
+                if not data:
+                    raise EOFError('the gzip data ends before its end '
+                                   'marker')
+            out = self.z.decompress(data, 1 << 16)
+            if out:
+                return out
+        return b''
 
     def extra(self):
         """Whether anything follows the gzip member (read to its end)."""
