@@ -31,11 +31,11 @@ import sys
 
 import checkpoints
 import checks
-import mnist_data
+import mnist_file
 import outputs
 
 # the user's mistakes: one line, exit code 2
-USER_ERRORS = (checks.ConfigError, mnist_data.DatasetError,
+USER_ERRORS = (checks.ConfigError, mnist_file.DatasetError,
                checkpoints.CheckpointError, checkpoints.DivergenceError,
                outputs.OutputError)
 
