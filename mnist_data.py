@@ -38,6 +38,7 @@ import fcntl
 import gzip
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,11 @@ import time
 import urllib.parse
 import urllib.request
 import zlib
+
+if __name__ == '__main__':
+    # until main() runs, Ctrl-C ends the process at once (nothing is
+    # written while the modules load), without a traceback
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 import cli
 import outputs

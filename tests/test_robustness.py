@@ -550,12 +550,14 @@ def wait_until_loading(proc, library='numpy'):
     ('cA.py', ['--output-folder', 'OUT']),
     ('logistic_sgd.py', ['--model-path', 'OUT/best.npz']),
     ('ScA.py', []),
+    ('mnist_data.py', ['OUT/mnist.pkl.gz']),
 ])
 def test_ctrl_c_while_the_modules_load_ends_without_a_traceback(
         tiny_mnist, tmp_path, script, args):
     out = str(tmp_path / 'out')
+    dataset = [] if script == 'mnist_data.py' else ['--dataset', tiny_mnist]
     proc = subprocess.Popen(
-        [sys.executable, script, '--dataset', tiny_mnist] +
+        [sys.executable, script] + dataset +
         [a.replace('OUT', out) for a in args], cwd=REPO,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_loading(proc)
