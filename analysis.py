@@ -545,20 +545,16 @@ def check_settings(training_epochs, n_examples, contraction_level, n_hidden,
                    saturation_threshold, classifier_epochs,
                    classifier_learning_rate, classifier_batch_size):
     """ConfigError for a value run_analysis cannot use, before anything is
-    loaded (the checks of test_cA's settings are cA.check_settings', done
-    here without importing the stack)."""
-    checks.positive_int('training_epochs', training_epochs)
+    loaded (test_cA's settings are checked as test_cA checks them)."""
+    # at 0 the "CAE" would be a second plain auto-encoder
+    checks.positive_number('contraction_level', contraction_level)
+    checks.autoencoder_training(learning_rate, training_epochs, batch_size,
+                                contraction_level, n_hidden, seed)
     checks.positive_int('n_examples', n_examples)
     if n_examples < 2:
         raise ConfigError('n_examples must be at least 2 (the median '
                           'distance between two test digits needs two), '
                           'got %r' % (n_examples,))
-    # at 0 the "CAE" would be a second plain auto-encoder
-    checks.positive_number('contraction_level', contraction_level)
-    checks.positive_int('n_hidden', n_hidden)
-    checks.positive_number('learning_rate', learning_rate)
-    checks.positive_int('batch_size', batch_size)
-    checks.seed('seed', seed)
     checks.positive_int('n_radii', n_radii)
     checks.positive_number('min_radius_factor', min_radius_factor)
     checks.positive_number('max_radius_factor', max_radius_factor)

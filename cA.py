@@ -336,12 +336,8 @@ def filters_name(contraction_level):
 def check_settings(learning_rate, training_epochs, batch_size,
                    contraction_level, n_hidden, seed, gradient):
     """ConfigError for a value test_cA cannot train with."""
-    checks.positive_number('learning_rate', learning_rate)
-    checks.positive_int('training_epochs', training_epochs)
-    checks.positive_int('batch_size', batch_size)
-    checks.nonnegative_number('contraction_level', contraction_level)
-    checks.positive_int('n_hidden', n_hidden)
-    checks.seed('seed', seed)
+    checks.autoencoder_training(learning_rate, training_epochs, batch_size,
+                                contraction_level, n_hidden, seed)
     checks.one_of('gradient', gradient, GRADIENTS)
 
 

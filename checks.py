@@ -65,7 +65,7 @@ def number_in(name, value, low, high, low_open=False, high_open=False):
             ')' if high_open else ']', value))
 
 
-def seed(name, value):
+def random_seed(name, value):
     if not is_integer(value) or not 0 <= value < SEED_LIMIT:
         raise ConfigError('%s must be an integer from 0 to %d, got %r'
                           % (name, SEED_LIMIT - 1, value))
@@ -75,6 +75,18 @@ def one_of(name, value, choices):
     if value not in choices:
         raise ConfigError('%s must be one of %s, got %r'
                           % (name, ', '.join(map(str, choices)), value))
+
+
+def autoencoder_training(learning_rate, training_epochs, batch_size,
+                         contraction_level, n_hidden, seed):
+    """The settings of cA.test_cA's training, which analysis.py and ScA.py
+    pass on to it or train alike."""
+    positive_number('learning_rate', learning_rate)
+    positive_int('training_epochs', training_epochs)
+    positive_int('batch_size', batch_size)
+    nonnegative_number('contraction_level', contraction_level)
+    positive_int('n_hidden', n_hidden)
+    random_seed('seed', seed)
 
 
 def batch_fits(batch_size, n_examples, name='batch_size'):

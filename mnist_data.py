@@ -88,31 +88,13 @@ class DownloadLock:
         folder = os.path.dirname(self.lock_path)
         try:
             os.makedirs(folder, exist_ok=True)
-            while self._file is None:
-                f = open(self.lock_path, 'a+')
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    f.seek(0)
-                    holder = f.read().strip() or 'another process'
-                    f.close()
-                    raise DatasetError(
-                        f'another download of MNIST to {self.path} is under '
-                        f'way ({holder}): wait for it to finish, or give '
-                        f'another path') from None
-                # the holder before us may have removed the file as it
-                # left: then ours is a lock on nothing, and we try again
-                with contextlib.suppress(FileNotFoundError):
-                    if os.fstat(f.fileno()).st_ino == \
-                            os.stat(self.lock_path).st_ino:
-                        self._file = f
-                        break
-                f.close()
-            self._file.truncate(0)
-            self._file.write(f'pid {os.getpid()}: {" ".join(sys.argv)}')
-            self._file.flush()
+            self._file = outputs.take_lock(self.lock_path)
+        except outputs.Locked as holder:
+            raise DatasetError(
+                f'another download of MNIST to {self.path} is under way '
+                f'({holder}): wait for it to finish, or give another '
+                f'path') from None
         except OSError as exc:
-            self.__exit__()
             raise outputs.OutputError(
                 f'cannot write to {folder} for {self.path} '
                 f'({outputs.os_error_cause(exc)}): choose another path for '
@@ -121,9 +103,7 @@ class DownloadLock:
 
     def __exit__(self, *exc):
         if self._file is not None:
-            with contextlib.suppress(OSError):  # removed while still held
-                os.remove(self.lock_path)
-            self._file.close()
+            outputs.release_lock(self._file, self.lock_path)
             self._file = None
         return False
 

@@ -139,57 +139,69 @@ class OutputFolder(object):
         return os.path.join(self.folder, name)
 
     def __enter__(self):
+        lock_path = self.path(LOCK_NAME)
         try:
             os.makedirs(self.folder, exist_ok=True)
-            self._lock = self._take_lock()
-            # who holds it, for the message of a run that finds it taken;
-            # writing it also proves that the folder takes writes
-            self._lock.write('pid %d: %s' % (os.getpid(), ' '.join(sys.argv)))
-            self._lock.flush()
-            os.fsync(self._lock.fileno())
+            self._lock = take_lock(lock_path)
+        except Locked as holder:
+            raise OutputError(
+                'another run is writing to %s (%s): wait for it to finish, '
+                'or choose another folder with %s'
+                % (self.folder, holder, self.option)) from None
         except OSError as e:
-            if self._lock is not None:
-                self._release()
             raise OutputError('cannot write to the output folder %s (%s): '
                               'choose another with %s'
                               % (self.folder, os_error_cause(e), self.option))
         return self
 
-    def _take_lock(self):
-        """The lock file, open and locked; OutputError when another live
-        run holds it."""
-        lock_path = self.path(LOCK_NAME)
-        while True:
-            lock = open(lock_path, 'a+')
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lock.seek(0)
-                holder = lock.read().strip() or 'another process'
-                lock.close()
-                raise OutputError(
-                    'another run is writing to %s (%s): wait for it to '
-                    'finish, or choose another folder with %s'
-                    % (self.folder, holder, self.option))
-            # the holder before us may have removed the file as it left:
-            # then ours is a lock on nothing, and we try again
-            try:
-                same = os.fstat(lock.fileno()).st_ino == \
-                    os.stat(lock_path).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                lock.truncate(0)
-                return lock
-            lock.close()
-
-    def _release(self):
-        # removed while still locked, so that no one locks the old file
-        with contextlib.suppress(OSError):
-            os.remove(self.path(LOCK_NAME))
-        self._lock.close()
-        self._lock = None
-
     def __exit__(self, *exc):
-        self._release()
+        release_lock(self._lock, self.path(LOCK_NAME))
+        self._lock = None
         return False
+
+
+class Locked(Exception):
+    """Another live process holds the lock; str() says which."""
+
+
+def take_lock(lock_path):
+    """Open ``lock_path``, take its exclusive flock without waiting and
+    write into it who holds it; return the open file. Locked when another
+    live process holds it, OSError when the file cannot be written."""
+    while True:
+        lock = open(lock_path, 'a+')
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or 'another process'
+            lock.close()
+            raise Locked(holder) from None
+        # the holder before us may have removed the file as it left: then
+        # ours is a lock on nothing, and we try again
+        try:
+            same = os.fstat(lock.fileno()).st_ino == \
+                os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            try:
+                # who holds it, for the message of a process that finds it
+                # taken; writing it also proves that the folder takes writes
+                lock.truncate(0)
+                lock.write('pid %d: %s' % (os.getpid(), ' '.join(sys.argv)))
+                lock.flush()
+                os.fsync(lock.fileno())
+            except OSError:
+                release_lock(lock, lock_path)
+                raise
+            return lock
+        lock.close()
+
+
+def release_lock(lock, lock_path):
+    """Give up a lock of take_lock, removing its file (while still holding
+    it, so that no one locks the old file)."""
+    with contextlib.suppress(OSError):
+        os.remove(lock_path)
+    lock.close()

@@ -24,27 +24,11 @@ import pytest
 
 import mnist_file
 from mnist_file import DatasetError, UnsafePickleError, read_mnist
+from test_mnist_data import assert_same, small_datasets
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MB = 10 ** 6
-
-
-def small_datasets(sizes=(6, 4, 4), seed=0):
-    rng = numpy.random.default_rng(seed)
-    return tuple((rng.random((n, 784), dtype=numpy.float32),
-                  rng.integers(0, 10, n).astype(numpy.int64))
-                 for n in sizes)
-
-
-def assert_same(a, b):
-    assert len(a) == len(b) == 3
-    for (ax, ay), (bx, by) in zip(a, b):
-        assert ax.dtype == bx.dtype and ay.dtype == by.dtype
-        numpy.testing.assert_array_equal(ax, bx)
-        numpy.testing.assert_array_equal(ay, by)
-        for array in (ax, ay):  # as numpy's own unpickling gives them
-            assert array.flags.writeable and array.flags.aligned
 
 
 # ---- pickle opcodes, by hand -------------------------------------------------

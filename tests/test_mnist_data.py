@@ -53,6 +53,8 @@ def assert_same(a, b):
         assert ax.dtype == bx.dtype and ay.dtype == by.dtype
         numpy.testing.assert_array_equal(ax, bx)
         numpy.testing.assert_array_equal(ay, by)
+        for array in (ax, ay):  # as numpy's own unpickling gives them
+            assert array.flags.writeable and array.flags.aligned
 
 
 def write_gz_pickle(path, obj):
