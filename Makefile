@@ -1,20 +1,17 @@
 # Two commands, each doing all the set-up it needs:
 #   make run    train the contractive auto-encoder with the tutorial's defaults
 #   make test   run the test suite
-# Both create .venv/ with the stack pinned in setup.cfg, link Theano to
-# OpenBLAS where it can be had, and get the real MNIST into data/.
+# Both pick a Python and its stack (Python 3.9-3.11: Theano-PyMC; 3.12 and
+# newer: PyTensor; `make PYTHON=/path/to/python ...` chooses), keep .venv/
+# set up with the stack pinned in setup.cfg (tools/venv.sh), link OpenBLAS
+# where the mkl wheel cannot be had, and get the real MNIST into data/.
 
-PYTHON ?= python3.11
+PYTHON ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 DATASET := data/mnist.pkl.gz
 
-# the pinned requirements, read from setup.cfg (the one place they live)
-REQUIREMENTS = import configparser; c = configparser.ConfigParser(); \
-  c.read("setup.cfg"); \
-  print(c["options"]["install_requires"] + c["options.extras_require"]["test"])
-
-.PHONY: run test analysis scA venv blas data bench bench-peer clean
+.PHONY: run test test-fast analysis scA venv blas data bench bench-peer clean
 
 run: venv blas $(DATASET)
 	$(PY) cA.py
@@ -22,36 +19,35 @@ run: venv blas $(DATASET)
 test: venv blas $(DATASET)
 	$(PY) -m pytest
 
+# the tests that take seconds, for an edit-test loop
+test-fast: venv blas $(DATASET)
+	$(PY) -m pytest -m 'not slow'
+
 # The paper's analyses: trains a CAE and a plain auto-encoder, then writes
 # the figures and cA_plots/analysis.json
 analysis: venv blas $(DATASET)
 	$(PY) analysis.py
 
-# Stacked CAEs: a 784-1000-10 MLP from random weights, from plain auto-encoder
-# and from CAE pre-training; writes cA_plots/ScA_comparison.json (about 25 min)
+# Stacked CAEs: the paper's one-layer comparison (random initialisation,
+# auto-encoder and CAE pre-training); writes cA_plots/ScA_comparison.json
 scA: venv blas $(DATASET)
 	$(PY) ScA.py --compare
 
-venv: $(VENV)/.installed
+venv:
+	@sh tools/venv.sh '$(PYTHON)'
 
-$(VENV)/.installed: setup.cfg
-	@$(PYTHON) -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 11))' 2>/dev/null || \
-	  { echo "error: Theano-PyMC needs Python 3.9 to 3.11; '$(PYTHON)' is not one (make PYTHON=/path/to/python3.11)" >&2; exit 2; }
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -c '$(REQUIREMENTS)' > $(VENV)/requirements.txt
-	$(PY) -m pip install --quiet -r $(VENV)/requirements.txt
-	touch $@
-
-# OpenBLAS makes Theano's training about 2x faster than NumPy's C-API BLAS.
-blas:
-	@if [ "$$(gcc -print-file-name=libopenblas.so)" != libopenblas.so ]; then :; \
+# Without the mkl wheel (not x86-64), OpenBLAS makes training about 2x
+# faster than NumPy's C-API BLAS.
+blas: venv
+	@if ls $(VENV)/lib/libmkl_rt.so.* >/dev/null 2>&1; then :; \
+	elif [ "$$(gcc -print-file-name=libopenblas.so)" != libopenblas.so ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian's libopenblas-dev for Theano's BLAS"; \
+	  echo "installing Debian's libopenblas-dev for the BLAS"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq libopenblas-dev >/dev/null || \
-	  echo "notice: could not install libopenblas-dev; Theano will use NumPy's C-API BLAS (about 2x slower)"; \
+	  echo "notice: could not install libopenblas-dev; using NumPy's C-API BLAS (about 2x slower)"; \
 	else \
-	  echo "notice: OpenBLAS not found (Debian: sudo apt-get install libopenblas-dev); Theano will use NumPy's C-API BLAS (about 2x slower)"; \
+	  echo "notice: no MKL or OpenBLAS (Debian: sudo apt-get install libopenblas-dev); using NumPy's C-API BLAS (about 2x slower)"; \
 	fi
 
 data: $(DATASET)
@@ -60,7 +56,7 @@ $(DATASET): | venv
 	$(PY) mnist_data.py $@
 
 # The training benchmark (not part of the tests): every variant, both
-# dtypes, batch sizes 10, 100 and 1000, with the PyTorch peer beside them.
+# dtypes, batch sizes 10, 100 and 1000, with the PyTorch peers beside them.
 bench: venv blas $(DATASET) bench-peer
 	$(PY) benchmarks/bench_train.py
 
@@ -70,7 +66,7 @@ PEER_VENV := .venv-peer
 bench-peer: $(PEER_VENV)/.installed
 
 $(PEER_VENV)/.installed:
-	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	test -x $(PEER_VENV)/bin/python || python3.11 -m venv $(PEER_VENV)
 	$(PEER_VENV)/bin/python -m pip install --quiet torch==2.13.0 numpy || \
 	  { echo "notice: could not install torch 2.13.0; the benchmark will skip the PyTorch peer"; rm -rf $(PEER_VENV); }
 	test ! -d $(PEER_VENV) || touch $@

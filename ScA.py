@@ -1,4 +1,4 @@
-"""Stacked contractive auto-encoders: CAE pre-training of a deep MLP.
+"""Stacked contractive auto-encoders: CAE pre-training of an MLP on MNIST.
 
 A multi-layer perceptron with sigmoid hidden layers
 
@@ -6,7 +6,7 @@ A multi-layer perceptron with sigmoid hidden layers
     P(Y | x) = softmax(h_K V + c)
 
 is trained in two phases (as the stacked denoising auto-encoders of the
-tutorial series are, with cA in place of dA):
+tutorial series are, with cA in place of dA), and then scored once:
 
 1. Pre-training, greedy and layer by layer: hidden layer k is the encoder
    of a contractive auto-encoder (cA.py) whose input is h_{k-1}, the
@@ -17,69 +17,105 @@ tutorial series are, with cA in place of dA):
    by SGD on (W_k, b_k, b'_k) alone: the layers below stay fixed. The cA
    is built with the layer's own shared W_k and b_k, so training it *is*
    training the MLP's layer (no copy); b'_k, the reconstruction bias, is
-   the cA's own and is dropped afterwards.
+   the cA's own and is dropped afterwards. lambda = 0 makes it a plain
+   auto-encoder (AE).
 2. Fine-tuning: the whole MLP, with a logistic regression on top, is
-   trained by SGD on the negative log-likelihood of the labels, with
-   early stopping on the validation set.
+   trained by SGD on the negative log-likelihood of the labels. The
+   validation error after each epoch picks the epoch whose parameters are
+   kept (early stopping, logistic_sgd.EarlyStopping).
+3. Test: the kept parameters are scored on the test set, once. Nothing
+   before this step reads the test set, so no choice depends on it.
 
-``pretrain=False`` skips phase 1: the same MLP (the same initial weights,
-drawn from the same seed) fine-tuned from its random initialisation with
-the same budget, the baseline of a fair comparison.
+Every epoch of both phases visits the training examples in a new random
+order, drawn from RandomState(shuffle_seed) started afresh for each phase:
+models that differ only in their pre-training see the same minibatches.
 
-    python ScA.py                      # pre-train and fine-tune one model
+``--compare`` reproduces the paper's MNIST comparison (Rifai et al., ICML
+2011, Table 1) for one hidden layer of 1000 units: the same MLP (the same
+initial weights, from ``--seed``) fine-tuned with the same budget from its
+random initialisation, after plain auto-encoder pre-training and after CAE
+pre-training; ``--two-layers`` adds a CAE-pre-trained 1000-1000 stack.
+
+    python ScA.py --compare            # the table (docs/stacked.md)
+    python ScA.py                      # one CAE-pre-trained MLP
     python ScA.py --no-pretrain        # the same MLP from random weights
-    python ScA.py --compare            # random, AE and CAE, 784-1000-10
     python ScA.py --help               # every hyperparameter
 
-``--compare`` writes cA_plots/ScA_comparison.json and prints a Markdown
-table of test and validation errors and times.
+The defaults are the settings with the lowest validation error in the
+search of search/ (docs/stacked.md tells how it was run).
 """
 import argparse
-import inspect
+import hashlib
 import json
 import os
 import platform
+import signal
+import statistics
 import sys
 import time
 
+if __name__ == '__main__':
+    # until main() runs, Ctrl-C ends the process at once (nothing is
+    # written while the modules load), without a traceback
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+# the stack first: without one, this says what to do
+import backend
+from backend import theano, T, sigmoid
 import numpy
 
-# cA configures Theano's BLAS before Theano is first imported
-from cA import (ConfigError, cA, check_hyperparameters, is_integer,
-                prepare_output_folder, run_reporting_errors)
+import checks
+import cli
 import mnist_data
-from logistic_sgd import LogisticRegression, load_data
+import outputs
+from cA import cA
+from checkpoints import DivergenceError
+from logistic_sgd import (EarlyStopping, LogisticRegression, read_data,
+                          shared_dataset)
 from mlp import HiddenLayer
-from utils import atomic_write
 
-import theano  # noqa: E402
-import theano.tensor as T  # noqa: E402
-
-# examples per call of the compiled validation and test functions
+# examples per call of the compiled prediction (validation and test)
 EVAL_BATCH_SIZE = 1000
 COMPARISON_NAME = 'ScA_comparison.json'
-PRETRAINING_NAMES = {
-    'none': 'random initialisation (no pre-training)',
-    'AE': 'plain auto-encoder pre-training (contraction level 0)',
-    'CAE': 'CAE pre-training'}
+# what each kind of pre-training is called in the progress lines
+PRETRAINING_NAMES = {'none': 'random initialisation (no pre-training)',
+                     'AE': 'plain auto-encoder pre-training (lambda 0)',
+                     'CAE': 'CAE pre-training'}
+# Rifai et al. (2011), Table 1, MNIST, one hidden layer of 1000 units
+PAPER_TEST_ERRORS = {'CAE': 0.0114, 'AE': 0.0178}
 
+
+# ---- minibatches in a shuffled order ----------------------------------------
 
 def minibatch(data, index, size, order=None):
-    """The rows of minibatch ``index`` (symbolic) of the shared ``data``:
-    examples index * size to (index + 1) * size - 1 of the stored order,
-    or, when ``order`` (a shared vector of row numbers) is given, of that
-    order. Reshuffling then costs one set_value of ``order`` per epoch and
-    never copies the data."""
+    """Minibatch ``index`` (symbolic) of the shared ``data``: its rows
+    index * size to (index + 1) * size - 1, taken in the stored order, or,
+    when ``order`` (a shared vector of row numbers) is given, in that
+    order. The last minibatch is short when size does not divide the
+    rows."""
     positions = slice(index * size, (index + 1) * size)
     return data[positions] if order is None else data[order[positions]]
 
 
 def reshuffle(order, rng):
-    """Put a fresh random permutation of the rows into ``order``; the same
-    rng seed gives every model the same sequence of minibatches."""
+    """Draw a new order of the rows into the shared vector ``order``.
+
+    Reshuffling then costs one small write per epoch: the compiled steps
+    index the data through ``order`` and never copy the data."""
     n = order.get_value(borrow=True).shape[0]
     order.set_value(rng.permutation(n).astype(order.dtype))
 
+
+def new_order(n_rows):
+    """A shared vector of row numbers for minibatch(), in stored order."""
+    return theano.shared(numpy.arange(n_rows, dtype='int64'), name='order')
+
+
+def n_minibatches(n_rows, size):
+    return -(-n_rows // size)  # the last one may be short
+
+
+# ---- the model ----------------------------------------------------------------
 
 class ScA(object):
     """A stacked contractive auto-encoder: an MLP of sigmoid HiddenLayers
@@ -100,14 +136,13 @@ class ScA(object):
         params: the MLP's parameters, [W_1, b_1, ..., W_K, b_K, V, c]
             (not the cAs' reconstruction biases).
         finetune_cost: the mean negative log-likelihood of y.
-        errors: the fraction of the minibatch misclassified.
     """
 
     def __init__(self, numpy_rng, n_ins=784, hidden_layers_sizes=(1000,),
                  n_outs=10):
         self.n_layers = len(hidden_layers_sizes)
         if self.n_layers < 1:
-            raise ConfigError('an ScA needs at least one hidden layer')
+            raise checks.ConfigError('an ScA needs at least one hidden layer')
         self.x = T.matrix('x')
         self.y = T.ivector('y')
         self.sigmoid_layers = []
@@ -116,7 +151,7 @@ class ScA(object):
         layer_input, n_in = self.x, n_ins
         for n_out in hidden_layers_sizes:
             layer = HiddenLayer(rng=numpy_rng, input=layer_input, n_in=n_in,
-                                n_out=n_out, activation=T.nnet.sigmoid)
+                                n_out=n_out, activation=sigmoid)
             # the auto-encoder reads what this layer reads and trains this
             # layer's own shared W and b in place
             ca = cA(numpy_rng=numpy_rng, input=layer_input, n_visible=n_in,
@@ -129,60 +164,46 @@ class ScA(object):
                                            n_out=n_outs)
         self.params.extend(self.logLayer.params)
         self.finetune_cost = self.logLayer.negative_log_likelihood(self.y)
-        self.errors = self.logLayer.errors(self.y)
+        self._predict = None
 
     def pretraining_functions(self, train_set_x, batch_size,
                               contraction_level=0.1, learning_rate=0.01,
-                              gradient='fused', order=None):
+                              order=None):
         """One compiled SGD step per layer, bottom first.
 
-        Function k takes (index, contraction_level, learning_rate), the
-        last two optional (defaulting to the values given here), trains
-        cA k on minibatch ``index`` of the shared train_set_x and returns
-        [cost, mean L_rec, L_jacob] of that minibatch before the step
+        Function k takes a minibatch index, trains cA k on that minibatch
+        of the shared train_set_x (see minibatch() for ``order``) and
+        returns [cost, mean L_rec, L_jacob] of the minibatch before the step
         (cost = mean L_rec + contraction_level * L_jacob, in nats per
         example). Only cA k's W, b and b' move: the input of layer k is
-        computed by the layers below, which are left unchanged.
-
-        gradient: 'fused' (cA.get_fused_cost_updates, the fast one) or
-        'T.grad' (cA.get_cost_updates); the same math.
-        order: None, or a shared int64 vector of row numbers giving the
-            order in which minibatches take the examples (see minibatch).
+        computed by the layers below, which are left unchanged. The step is
+        cA.get_fused_cost_updates (the gradient derived by hand; the same
+        math as T.grad, faster).
         """
         index = T.lscalar('index')
-        floatX = theano.config.floatX
-        lam = T.scalar('contraction_level', dtype=floatX)
-        eta = T.scalar('learning_rate', dtype=floatX)
         functions = []
         for ca in self.cA_layers:
-            get_updates = (ca.get_fused_cost_updates if gradient == 'fused'
-                           else ca.get_cost_updates)
-            cost, updates = get_updates(contraction_level=lam,
-                                        learning_rate=eta)
+            cost, updates = ca.get_fused_cost_updates(
+                contraction_level=contraction_level,
+                learning_rate=learning_rate)
             functions.append(theano.function(
-                [index, theano.In(lam, value=contraction_level),
-                 theano.In(eta, value=learning_rate)],
-                [cost, T.mean(ca.L_rec), ca.L_jacob], updates=updates,
+                [index], [cost, T.mean(ca.L_rec), ca.L_jacob],
+                updates=updates,
                 givens={self.x: minibatch(train_set_x, index, batch_size,
                                           order)}))
         return functions
 
-    def build_finetune_functions(self, datasets, batch_size, learning_rate,
-                                 order=None):
-        """Compiled fine-tuning functions: (train_fn, valid_score,
-        test_score).
+    def finetuning_function(self, train_set, batch_size, learning_rate,
+                            order=None):
+        """The compiled fine-tuning step: train_fn(index) takes one SGD step
+        of every parameter on training minibatch ``index`` and returns its
+        mean NLL before the step.
 
-        datasets: three (x, y) pairs of shared data, as load_data returns.
-        learning_rate: a number, or a shared scalar (whose value can then
-            be changed between calls, e.g. to decay it).
-        order: None, or a shared int64 vector of training-row numbers
-            (see minibatch), to visit the examples in a shuffled order.
-        train_fn(index): one SGD step of every parameter on training
-            minibatch ``index``; returns its mean NLL before the step.
-        valid_score(), test_score(): the error rate (a fraction) on the
-            whole validation or test set, in chunks of EVAL_BATCH_SIZE.
+        train_set: (x, y) of shared data, as logistic_sgd.shared_dataset
+            makes. learning_rate: a number, or a shared scalar (whose value
+            can then be changed between calls, e.g. to decay it).
         """
-        (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = datasets
+        train_x, train_y = train_set
         index = T.lscalar('index')
         if not isinstance(learning_rate, T.Variable):
             learning_rate = T.constant(learning_rate,
@@ -190,36 +211,217 @@ class ScA(object):
         gparams = T.grad(self.finetune_cost, self.params)
         updates = [(param, param - learning_rate * gparam)
                    for param, gparam in zip(self.params, gparams)]
-
-        train_fn = theano.function(
+        return theano.function(
             [index], self.finetune_cost, updates=updates,
             givens={self.x: minibatch(train_x, index, batch_size, order),
                     self.y: minibatch(train_y, index, batch_size, order)})
 
-        n_wrong = self.errors * T.cast(self.y.shape[0], theano.config.floatX)
+    def count_errors(self, data_x, data_y):
+        """How many of the examples (data_x, data_y), numpy arrays, the MLP
+        misclassifies with its current parameters. Reads each row once,
+        in chunks of EVAL_BATCH_SIZE."""
+        if self._predict is None:
+            self._predict = theano.function([self.x], self.logLayer.y_pred)
+        floatX = theano.config.floatX
+        wrong = 0
+        for start in range(0, len(data_y), EVAL_BATCH_SIZE):
+            stop = start + EVAL_BATCH_SIZE
+            predicted = self._predict(numpy.asarray(data_x[start:stop],
+                                                    dtype=floatX))
+            wrong += int(numpy.sum(predicted != numpy.asarray(
+                data_y[start:stop])))
+        return wrong
 
-        def error_rate_function(data_x, data_y):
-            n = data_x.get_value(borrow=True).shape[0]
-            count = theano.function(
-                [index], n_wrong,
-                givens={self.x: minibatch(data_x, index, EVAL_BATCH_SIZE),
-                        self.y: minibatch(data_y, index, EVAL_BATCH_SIZE)})
-            n_chunks = -(-n // EVAL_BATCH_SIZE)
 
-            def score():
-                return float(sum(count(i) for i in range(n_chunks)) / n)
-            return score
+# ---- the two phases ---------------------------------------------------------------
 
-        return (train_fn, error_rate_function(valid_x, valid_y),
-                error_rate_function(test_x, test_y))
+def time_left(elapsed, done, total):
+    """'~4.8 min left' for a phase that took ``elapsed`` seconds for
+    ``done`` of its ``total`` epochs; '' when it is over."""
+    if done >= total:
+        return ''
+    return '  ~%.1f min left' % (elapsed / done * (total - done) / 60)
+
+
+def pretrain_layers(sca, train_set_x, batch_size, epochs, contraction_level,
+                    learning_rate, shuffle_rng, log):
+    """Greedy layer-wise pre-training, bottom first, each layer as a CAE
+    (or a plain AE when contraction_level is 0); a line per epoch.
+
+    shuffle_rng: the numpy RandomState that draws the order of each epoch.
+    Returns (per layer an (epochs, 3) array of epoch means of [cost, L_rec,
+    L_jacob], seconds spent training). DivergenceError when the cost
+    becomes NaN or infinite.
+    """
+    n_train = train_set_x.get_value(borrow=True).shape[0]
+    n_batches = n_minibatches(n_train, batch_size)
+    order = new_order(n_train)
+    functions = sca.pretraining_functions(
+        train_set_x, batch_size, contraction_level=contraction_level,
+        learning_rate=learning_rate, order=order)
+    kind = 'CAE, lambda %g' % contraction_level if contraction_level > 0 \
+        else 'AE, lambda 0'
+    all_costs = []
+    start = time.perf_counter()
+    for k, train_layer in enumerate(functions):
+        costs = numpy.zeros((epochs, 3))
+        for epoch in range(1, epochs + 1):
+            epoch_start = time.perf_counter()
+            reshuffle(order, shuffle_rng)
+            costs[epoch - 1] = numpy.mean([train_layer(i)
+                                           for i in range(n_batches)], axis=0)
+            cost, L_rec, L_jacob = costs[epoch - 1]
+            if not numpy.isfinite(cost):
+                raise DivergenceError(
+                    'the pre-training cost of layer %d became %s in epoch %d: '
+                    'SGD diverged; try a smaller --pretrain-lr (it is %g)'
+                    % (k + 1, cost, epoch, learning_rate))
+            now = time.perf_counter()
+            print('pre-training layer %d/%d (%s): epoch %d/%d  cost %.2f '
+                  'nats/example (reconstruction %.2f + %g x ||J||_F^2 %.2f)'
+                  '  %.1f s%s'
+                  % (k + 1, len(functions), kind, epoch, epochs, cost, L_rec,
+                     contraction_level, L_jacob, now - epoch_start,
+                     time_left(now - start, k * epochs + epoch,
+                               len(functions) * epochs)),
+                  file=log, flush=True)
+        all_costs.append(costs)
+    return all_costs, time.perf_counter() - start
+
+
+def finetune(sca, train_set, valid_set, batch_size, learning_rate,
+             lr_decay, epochs, shuffle_rng, log):
+    """SGD on the whole MLP; keeps the parameters of the best validation
+    error. It never sees the test set.
+
+    train_set: (x, y) of shared data; valid_set: (x, y) numpy arrays.
+    The step size of epoch e is learning_rate * lr_decay ** (e - 1). The
+    validation error is measured after every epoch and EarlyStopping
+    (logistic_sgd.py, starting with a patience of 10 epochs) may end
+    training before ``epochs``, the budget. shuffle_rng: the numpy
+    RandomState that draws the order of each epoch.
+
+    Returns a dict: best_validation_error, best_epoch, epochs_run,
+    finetuning_time (s), validation_errors (one per epoch). The MLP is left
+    with the parameters of best_epoch. DivergenceError when the NLL
+    becomes NaN or infinite.
+    """
+    floatX = theano.config.floatX
+    train_x, _ = train_set
+    valid_x, valid_y = valid_set
+    n_train = train_x.get_value(borrow=True).shape[0]
+    n_batches = n_minibatches(n_train, batch_size)
+    lr = theano.shared(numpy.asarray(learning_rate, dtype=floatX),
+                       name='finetune_lr')
+    order = new_order(n_train)
+    train_fn = sca.finetuning_function(train_set, batch_size, lr, order)
+
+    stopping = EarlyStopping(patience=10 * n_batches)
+    best_epoch, best_params, validation_errors = 0, None, []
+    iteration = epoch = 0
+    start = time.perf_counter()
+    while epoch < epochs and not stopping.should_stop(iteration):
+        epoch += 1
+        epoch_start = time.perf_counter()
+        lr.set_value(numpy.asarray(learning_rate * lr_decay ** (epoch - 1),
+                                   dtype=floatX))
+        reshuffle(order, shuffle_rng)
+        nll = numpy.mean([train_fn(i) for i in range(n_batches)])
+        iteration += n_batches
+        if not numpy.isfinite(nll):
+            raise DivergenceError(
+                'the fine-tuning NLL became %s in epoch %d: SGD diverged; try '
+                'a smaller --finetune-lr (it is %g)'
+                % (nll, epoch, learning_rate))
+        validation = sca.count_errors(valid_x, valid_y) / len(valid_y)
+        validation_errors.append(validation)
+        now = time.perf_counter()
+        print('fine-tuning: epoch %d/%d  train NLL %.4f nats/example  '
+              'validation error %.2f %%  lr %.4g  %.1f s%s'
+              % (epoch, epochs, nll, validation * 100, lr.get_value(),
+                 now - epoch_start, time_left(now - start, epoch, epochs)),
+              file=log, flush=True)
+        if stopping.update(iteration, validation):
+            best_epoch = epoch
+            best_params = [p.get_value() for p in sca.params]
+    elapsed = time.perf_counter() - start
+    for param, value in zip(sca.params, best_params):
+        param.set_value(value)
+    return {'best_validation_error': float(stopping.best),
+            'best_epoch': best_epoch, 'epochs_run': epoch,
+            'finetuning_time': elapsed,
+            'validation_errors': validation_errors}
+
+
+# ---- how sure the test error is ------------------------------------------------
+
+def wilson_interval(errors, n, confidence=0.95):
+    """The Wilson score interval (low, high) of an error rate, from
+    ``errors`` wrong out of ``n`` independent test examples (binomial).
+
+    It is the set of rates p that the score test does not reject:
+    |errors/n - p| <= z sqrt(p (1 - p) / n), z the normal quantile of
+    (1 + confidence) / 2; solving the quadratic in p gives
+
+        (p^ + z^2/2n -+ z sqrt(p^ (1 - p^) / n + z^2/4n^2)) / (1 + z^2/n).
+
+    Unlike p^ -+ z sqrt(p^ (1 - p^) / n), it stays inside [0, 1] and
+    keeps close to its nominal coverage at error rates near 0, as here.
+    """
+    z = statistics.NormalDist().inv_cdf((1 + confidence) / 2)
+    p = errors / n
+    center = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * numpy.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / \
+        (1 + z * z / n)
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+# ---- one model ----------------------------------------------------------------------
+
+def check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
+                   contraction_level, training_epochs, pretrain_batch_size,
+                   finetune_batch_size, hidden_layers_sizes,
+                   finetune_lr_decay, seed, shuffle_seed):
+    """ConfigError for a value test_ScA cannot train with."""
+    try:
+        sizes = list(hidden_layers_sizes)
+    except TypeError:
+        sizes = None
+    if not sizes or not all(checks.is_integer(n) and n >= 1 for n in sizes):
+        raise checks.ConfigError('hidden_layers_sizes must be a non-empty '
+                                 'list of positive integers, got %r'
+                                 % (hidden_layers_sizes,))
+    checks.nonnegative_int('pretraining_epochs', pretraining_epochs)
+    checks.positive_number('pretrain_lr', pretrain_lr)
+    checks.nonnegative_number('contraction_level', contraction_level)
+    checks.positive_int('pretrain_batch_size', pretrain_batch_size)
+    checks.positive_int('training_epochs', training_epochs)
+    checks.positive_number('finetune_lr', finetune_lr)
+    checks.number_in('finetune_lr_decay', finetune_lr_decay, 0, 1,
+                     low_open=True)
+    checks.positive_int('finetune_batch_size', finetune_batch_size)
+    checks.random_seed('seed', seed)
+    checks.random_seed('shuffle_seed', shuffle_seed)
+
+
+def pretraining_kind(pretrain, pretraining_epochs, contraction_level):
+    """'none', 'AE' (lambda 0) or 'CAE'."""
+    if not pretrain or pretraining_epochs == 0:
+        return 'none'
+    return 'CAE' if contraction_level > 0 else 'AE'
+
+
+def architecture(n_ins, hidden_layers_sizes, n_outs=10):
+    return '-'.join(str(n) for n in (n_ins,) + tuple(hidden_layers_sizes) +
+                    (n_outs,))
 
 
 class ScAResult(object):
     """What test_ScA returns.
 
     sca: the model, with the parameters of its best validation error.
-    summary: a JSON-ready dict: the errors (fractions), the times
-        (seconds), the epochs and the hyperparameters of the run.
+    summary: a JSON-ready dict: the errors (fractions), the test error's
+        95 % interval, the times (seconds), the epochs and the settings.
     pretraining_costs: per layer, an (epochs, 3) array of the per-epoch
         means of [cost, L_rec, L_jacob] (empty without pre-training).
     validation_errors: the validation error after each fine-tuning epoch.
@@ -232,240 +434,88 @@ class ScAResult(object):
         self.validation_errors = validation_errors
 
 
-def check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
-                   contraction_level, training_epochs, batch_size,
-                   hidden_layers_sizes, finetune_lr_decay, seed,
-                   shuffle_seed=None):
-    """Raise ConfigError for values training cannot use."""
-    try:
-        sizes = list(hidden_layers_sizes)
-    except TypeError:
-        sizes = None
-    if not sizes or not all(is_integer(n) and n >= 1 for n in sizes):
-        raise ConfigError('hidden_layers_sizes must be a non-empty list of '
-                          'positive integers, got %r'
-                          % (hidden_layers_sizes,))
-    if not is_integer(pretraining_epochs) or pretraining_epochs < 0:
-        raise ConfigError('pretraining_epochs must be an integer >= 0, got '
-                          '%r' % (pretraining_epochs,))
-    # the pre-training values, checked by cA's own rules
-    check_hyperparameters(learning_rate=pretrain_lr,
-                          training_epochs=max(pretraining_epochs, 1),
-                          batch_size=batch_size,
-                          contraction_level=contraction_level,
-                          n_hidden=sizes[0])
-    if not is_integer(training_epochs) or training_epochs < 1:
-        raise ConfigError('training_epochs (the fine-tuning budget) must be '
-                          'a positive integer, got %r' % (training_epochs,))
-    if not (numpy.isfinite(finetune_lr) and finetune_lr > 0):
-        raise ConfigError('finetune_lr must be a positive finite number, '
-                          'got %r' % (finetune_lr,))
-    if not (numpy.isfinite(finetune_lr_decay) and
-            0 < finetune_lr_decay <= 1):
-        raise ConfigError('finetune_lr_decay must be in (0, 1], got %r'
-                          % (finetune_lr_decay,))
-    if not is_integer(seed) or seed < 0:
-        raise ConfigError('seed must be an integer >= 0, got %r' % (seed,))
-    if shuffle_seed is not None and not (is_integer(shuffle_seed) and
-                                         shuffle_seed >= 0):
-        raise ConfigError('shuffle_seed must be None or an integer >= 0, '
-                          'got %r' % (shuffle_seed,))
-
-
-def _n_rows(shared_x):
-    return shared_x.get_value(borrow=True).shape[0]
-
-
-def pretrain_layers(sca, train_set_x, batch_size, epochs, contraction_level,
-                    learning_rate, log, shuffle_rng=None):
-    """Greedy layer-wise CAE pre-training; prints one line per epoch.
-
-    shuffle_rng: None visits the examples in their stored order; a numpy
-    RandomState draws a new order before each epoch.
-
-    Returns (per layer an (epochs, 3) array of epoch means of [cost, L_rec,
-    L_jacob], seconds spent training).
-    """
-    n_train = _n_rows(train_set_x)
-    n_batches = -(-n_train // batch_size)  # the last may be short
-    order = (None if shuffle_rng is None else
-             theano.shared(numpy.arange(n_train, dtype='int64'),
-                           name='order'))
-    functions = sca.pretraining_functions(
-        train_set_x, batch_size, contraction_level=contraction_level,
-        learning_rate=learning_rate, order=order)
-    all_costs = []
-    start = time.perf_counter()
-    for k, train_layer in enumerate(functions):
-        costs = numpy.zeros((epochs, 3))
-        layer_start = time.perf_counter()
-        for epoch in range(epochs):
-            epoch_start = time.perf_counter()
-            if order is not None:
-                reshuffle(order, shuffle_rng)
-            batch_costs = numpy.array([train_layer(i)
-                                       for i in range(n_batches)])
-            costs[epoch] = batch_costs.mean(axis=0)
-            print('pre-training layer %d/%d  epoch %d/%d  cost %.2f nats/'
-                  'example (reconstruction %.2f + %g x ||J||_F^2 %.2f)  '
-                  '%.1f s'
-                  % (k + 1, len(functions), epoch + 1, epochs, costs[epoch, 0],
-                     costs[epoch, 1], contraction_level, costs[epoch, 2],
-                     time.perf_counter() - epoch_start), file=log, flush=True)
-        print('pre-trained layer %d in %.1f s'
-              % (k + 1, time.perf_counter() - layer_start),
-              file=log, flush=True)
-        all_costs.append(costs)
-    return all_costs, time.perf_counter() - start
-
-
-def finetune(sca, datasets, batch_size, learning_rate, lr_decay, epochs,
-             log, shuffle_rng=None):
-    """SGD on the whole MLP with early stopping on the validation set.
-
-    The step size is learning_rate * lr_decay ** (epoch - 1). The early
-    stopping is logistic_sgd's: the validation error is measured after
-    every epoch; a new best that improves on the old by more than 0.5 %
-    extends the patience to twice the minibatches done so far; training
-    stops when the minibatches done reach the patience (at least 10
-    epochs' worth) or after ``epochs`` epochs, the budget. The best
-    parameters are then restored and the test error is measured once, on
-    them: the test set plays no part in any choice.
-
-    shuffle_rng: None visits the training examples in their stored order
-    every epoch (as the original tutorial does); a numpy RandomState
-    draws a new order before each epoch.
-
-    Returns a dict: best_validation_error, test_error, best_epoch,
-    epochs_run, finetuning_time, validation_errors.
-    """
-    floatX = theano.config.floatX
-    lr = theano.shared(numpy.asarray(learning_rate, dtype=floatX),
-                       name='finetune_lr')
-    n_train = _n_rows(datasets[0][0])
-    order = (None if shuffle_rng is None else
-             theano.shared(numpy.arange(n_train, dtype='int64'),
-                           name='order'))
-    train_fn, valid_score, test_score = sca.build_finetune_functions(
-        datasets, batch_size, lr, order=order)
-    n_batches = -(-n_train // batch_size)
-
-    patience = 10 * n_batches  # minibatches to look at, at least
-    patience_increase = 2
-    improvement_threshold = 0.995
-    best_validation, best_epoch = numpy.inf, 0
-    best_params = None
-    validation_errors = []
-    iteration = 0
-    epoch = 0
-    start = time.perf_counter()
-    while epoch < epochs and iteration < patience:
-        epoch += 1
-        epoch_start = time.perf_counter()
-        lr.set_value(numpy.asarray(learning_rate * lr_decay ** (epoch - 1),
-                                   dtype=floatX))
-        if order is not None:
-            reshuffle(order, shuffle_rng)
-        nll = numpy.mean([train_fn(i) for i in range(n_batches)])
-        iteration += n_batches
-        validation = valid_score()
-        validation_errors.append(validation)
-        print('fine-tuning epoch %d/%d  train NLL %.4f nats/example  '
-              'validation error %.2f %%  lr %.4g  %.1f s'
-              % (epoch, epochs, nll, validation * 100, lr.get_value(),
-                 time.perf_counter() - epoch_start), file=log, flush=True)
-        if validation < best_validation:
-            if validation < best_validation * improvement_threshold:
-                patience = max(patience, iteration * patience_increase)
-            best_validation, best_epoch = validation, epoch
-            best_params = [p.get_value() for p in sca.params]
-    elapsed = time.perf_counter() - start
-    if best_params is not None:  # None only if every validation was NaN
-        for param, value in zip(sca.params, best_params):
-            param.set_value(value)
-    test_error = test_score()  # the only look at the test set
-    return {'best_validation_error': float(best_validation),
-            'test_error': float(test_error), 'best_epoch': best_epoch,
-            'epochs_run': epoch, 'finetuning_time': elapsed,
-            'validation_errors': validation_errors}
-
-
-def test_ScA(finetune_lr=0.3, pretraining_epochs=20, pretrain_lr=0.05,
+def test_ScA(finetune_lr=0.6, pretraining_epochs=20, pretrain_lr=0.05,
              contraction_level=0.03, training_epochs=30,
-             dataset=mnist_data.DEFAULT_PATH, batch_size=10,
-             hidden_layers_sizes=(1000,), finetune_lr_decay=1.0, seed=89677,
-             pretrain=True, shuffle_seed=1, datasets=None, log=None):
-    """Pre-train an ScA layer by layer as CAEs, then fine-tune it.
+             dataset=mnist_data.DEFAULT_PATH, pretrain_batch_size=10,
+             finetune_batch_size=20, hidden_layers_sizes=(1000,),
+             finetune_lr_decay=1.0, seed=89677, shuffle_seed=1,
+             pretrain=True, datasets=None, log=None):
+    """Pre-train an MLP layer by layer as CAEs, fine-tune it, test it once.
 
-    finetune_lr, finetune_lr_decay: the fine-tuning step size of epoch e is
-        finetune_lr * finetune_lr_decay ** (e - 1).
-    pretraining_epochs, pretrain_lr, contraction_level: each layer's CAE
-        training (passes over the training set, SGD step, lambda);
-        contraction_level=0 makes it a plain auto-encoder (AE).
+    pretraining_epochs, pretrain_lr, contraction_level, pretrain_batch_size:
+        each layer's auto-encoder training (passes over the training set,
+        SGD step, lambda, examples per minibatch); contraction_level=0
+        trains plain auto-encoders (AE).
+    finetune_lr, finetune_lr_decay: the fine-tuning step size of epoch e
+        is finetune_lr * finetune_lr_decay ** (e - 1).
     training_epochs: the fine-tuning budget, most epochs (early stopping
-        may end it sooner).
-    batch_size: minibatch size of both phases.
+        may end it sooner); finetune_batch_size: its minibatch size.
     hidden_layers_sizes: hidden layer sizes, bottom first.
     seed: seed of the RandomState that draws the initial weights (the same
-        weights with and without pre-training).
+        weights whatever the pre-training).
+    shuffle_seed: seed of the RandomState that draws each epoch's order of
+        the training examples, started afresh for each phase.
     pretrain: False fine-tunes from the random initialisation.
-    shuffle_seed: None visits the training examples in their stored order
-        (the original tutorial's way); an integer seeds the RandomState
-        that draws a new order before every epoch. Each phase starts its
-        own RandomState(shuffle_seed), so every model of a comparison
-        fine-tunes on the same sequence of minibatches.
-    datasets: load_data's output, to share one copy between runs; default
-        load_data(dataset).
+    datasets: read_data's output (numpy arrays), to share one copy between
+        runs; default read_data(dataset).
     log: where the progress lines go (default sys.stdout).
 
     Returns an ScAResult.
     """
     log = sys.stdout if log is None else log
-    hidden_layers_sizes = tuple(hidden_layers_sizes) \
-        if not isinstance(hidden_layers_sizes, (str, bytes)) \
-        else hidden_layers_sizes
+    if not isinstance(hidden_layers_sizes, (str, bytes)):
+        hidden_layers_sizes = tuple(hidden_layers_sizes)
     check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
-                   contraction_level, training_epochs, batch_size,
-                   hidden_layers_sizes, finetune_lr_decay, seed, shuffle_seed)
+                   contraction_level, training_epochs, pretrain_batch_size,
+                   finetune_batch_size, hidden_layers_sizes,
+                   finetune_lr_decay, seed, shuffle_seed)
     if datasets is None:
-        datasets = load_data(dataset)
-    train_set_x = datasets[0][0]
-    n_train = _n_rows(train_set_x)
-    if batch_size > n_train:
-        raise ConfigError('batch_size %d is larger than the training set '
-                          '(%d examples)' % (batch_size, n_train))
-    n_ins = train_set_x.get_value(borrow=True).shape[1]
-    pretrain = pretrain and pretraining_epochs > 0
-    kind = ('none' if not pretrain else
-            'CAE' if contraction_level > 0 else 'AE')
-
-    def shuffle_rng():
-        return (None if shuffle_seed is None
-                else numpy.random.RandomState(shuffle_seed))
-
+        datasets = read_data(dataset, log)
+    (train_x, train_y), valid_set, (test_x, test_y) = datasets
+    checks.batch_fits(pretrain_batch_size, len(train_x),
+                      'pretrain_batch_size')
+    checks.batch_fits(finetune_batch_size, len(train_x),
+                      'finetune_batch_size')
+    train_set = shared_dataset((train_x, train_y))
+    kind = pretraining_kind(pretrain, pretraining_epochs, contraction_level)
+    n_ins = train_x.shape[1]
     sca = ScA(numpy_rng=numpy.random.RandomState(seed), n_ins=n_ins,
               hidden_layers_sizes=hidden_layers_sizes, n_outs=10)
-    print('MLP %s, %s' % ('-'.join(str(n) for n in
-                                   (n_ins,) + hidden_layers_sizes + (10,)),
+    print('MLP %s, %s' % (architecture(n_ins, hidden_layers_sizes),
                           PRETRAINING_NAMES[kind]), file=log, flush=True)
+
+    # 1. pre-training
     pretraining_costs, pretraining_time = [], 0.0
-    if pretrain:
+    if kind != 'none':
         pretraining_costs, pretraining_time = pretrain_layers(
-            sca, train_set_x, batch_size, pretraining_epochs,
-            contraction_level, pretrain_lr, log, shuffle_rng())
-    outcome = finetune(sca, datasets, batch_size, finetune_lr,
-                       finetune_lr_decay, training_epochs, log, shuffle_rng())
+            sca, train_set[0], pretrain_batch_size, pretraining_epochs,
+            contraction_level, pretrain_lr,
+            numpy.random.RandomState(shuffle_seed), log)
+    # 2. fine-tuning, which keeps the parameters of the best validation error
+    outcome = finetune(sca, train_set, valid_set, finetune_batch_size,
+                       finetune_lr, finetune_lr_decay, training_epochs,
+                       numpy.random.RandomState(shuffle_seed), log)
+    # 3. the test set, read once, with those parameters
+    test_errors = sca.count_errors(test_x, test_y)
+    n_test = len(test_y)
+    interval = wilson_interval(test_errors, n_test)
+
     print('done: best validation error %.2f %% (epoch %d of %d run)  test '
-          'error %.2f %%  pre-training %.1f min  fine-tuning %.1f min'
+          'error %.2f %% (%d of %d; 95 %% Wilson interval %.2f-%.2f %%)  '
+          'pre-training %.1f min  fine-tuning %.1f min'
           % (outcome['best_validation_error'] * 100, outcome['best_epoch'],
-             outcome['epochs_run'], outcome['test_error'] * 100,
+             outcome['epochs_run'], test_errors / n_test * 100, test_errors,
+             n_test, interval[0] * 100, interval[1] * 100,
              pretraining_time / 60, outcome['finetuning_time'] / 60),
           file=log, flush=True)
     summary = {
+        'model': architecture(n_ins, hidden_layers_sizes),
         'hidden_layers_sizes': list(hidden_layers_sizes),
         'pretraining': kind,
-        'test_error': outcome['test_error'],
         'validation_error': outcome['best_validation_error'],
+        'test_error': test_errors / n_test,
+        'test_errors': test_errors, 'n_test': n_test,
+        'test_error_interval': list(interval),
         'best_epoch': outcome['best_epoch'],
         'epochs_run': outcome['epochs_run'],
         'pretraining_time': pretraining_time,
@@ -476,10 +526,12 @@ def test_ScA(finetune_lr=0.3, pretraining_epochs=20, pretrain_lr=0.05,
             'finetune_lr': finetune_lr,
             'finetune_lr_decay': finetune_lr_decay,
             'training_epochs': training_epochs,
-            'pretraining_epochs': pretraining_epochs if pretrain else 0,
-            'pretrain_lr': pretrain_lr, 'contraction_level':
-                contraction_level, 'batch_size': batch_size, 'seed': seed,
-            'shuffle_seed': shuffle_seed},
+            'finetune_batch_size': finetune_batch_size,
+            'pretraining_epochs': pretraining_epochs if kind != 'none' else 0,
+            'pretrain_lr': pretrain_lr,
+            'contraction_level': contraction_level,
+            'pretrain_batch_size': pretrain_batch_size,
+            'seed': seed, 'shuffle_seed': shuffle_seed},
     }
     return ScAResult(sca, summary, pretraining_costs,
                      outcome['validation_errors'])
@@ -487,24 +539,48 @@ def test_ScA(finetune_lr=0.3, pretraining_epochs=20, pretrain_lr=0.05,
 
 test_ScA.__test__ = False  # a training function, not a pytest test
 
+# the settings of test_ScA that every row of a comparison shares, and
+# their defaults
+HYPERPARAMETERS = {name: default for name, default
+                   in cli.defaults_of(test_ScA).items()
+                   if name not in ('dataset', 'hidden_layers_sizes',
+                                   'pretrain', 'datasets', 'log')}
 
-def model_name(hidden_layers_sizes):
-    sizes = list(hidden_layers_sizes)
-    return 'MLP %s (%d hidden layer%s)' % (
-        '-'.join(str(n) for n in sizes), len(sizes),
-        '' if len(sizes) == 1 else 's')
+
+# ---- the comparison -----------------------------------------------------------------
+
+def comparison_rows(n_hidden, two_layers):
+    """(hidden_layers_sizes, pretraining kind) of each row of the table."""
+    rows = [((n_hidden,), kind) for kind in ('none', 'AE', 'CAE')]
+    if two_layers:
+        rows.append(((n_hidden, n_hidden), 'CAE'))
+    return rows
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def percent_interval(run):
+    low, high = run['test_error_interval']
+    return '%.2f-%.2f %%' % (low * 100, high * 100)
 
 
 def markdown_table(runs):
     """The comparison as a Markdown table (errors in %, times in min)."""
-    lines = ['| model | pre-training | test error | validation error | '
-             'pre-training time | fine-tuning time | best epoch / run |',
-             '|---|---|---:|---:|---:|---:|---:|']
+    lines = ['| model | pre-training | test error | 95 % interval (Wilson) | '
+             'validation error | pre-training time | fine-tuning time | '
+             'best epoch / run |',
+             '|---|---|---:|---:|---:|---:|---:|---:|']
     for run in runs:
-        lines.append('| %s | %s | %.2f %% | %.2f %% | %.1f min | %.1f min | '
-                     '%d / %d |'
-                     % (model_name(run['hidden_layers_sizes']),
-                        run['pretraining'], run['test_error'] * 100,
+        lines.append('| MLP %s | %s | %.2f %% | %s | %.2f %% | %.1f min | '
+                     '%.1f min | %d / %d |'
+                     % (run['model'], run['pretraining'],
+                        run['test_error'] * 100, percent_interval(run),
                         run['validation_error'] * 100,
                         run['pretraining_time'] / 60,
                         run['finetuning_time'] / 60, run['best_epoch'],
@@ -512,217 +588,218 @@ def markdown_table(runs):
     return '\n'.join(lines)
 
 
-def _write_json(report, path):
-    with atomic_write(path, 'w') as f:
+def write_json(report, path):
+    with outputs.atomic_write(path, 'w') as f:
         json.dump(report, f, indent=1)
         f.write('\n')
 
 
-def compare(finetune_lr=0.3, pretraining_epochs=20, pretrain_lr=0.05,
-            contraction_level=0.03, training_epochs=30,
-            dataset=mnist_data.DEFAULT_PATH, batch_size=10,
-            architectures=((1000,),), finetune_lr_decay=1.0,
-            seed=89677, shuffle_seed=1, output_folder='cA_plots',
-            log=None):
-    """For each architecture, the same MLP fine-tuned from random weights,
-    from plain auto-encoder pre-training (contraction level 0) and from
-    CAE pre-training, with the same fine-tuning budget. The AE row differs
-    from the CAE row only by lambda: it shows what the penalty itself buys.
+def compare(n_hidden=1000, two_layers=False, output_folder='cA_plots',
+            dataset=mnist_data.DEFAULT_PATH, datasets=None, log=None,
+            **settings):
+    """The table of docs/stacked.md: one MLP with a hidden layer of
+    n_hidden units, fine-tuned from its random initialisation, after plain
+    auto-encoder pre-training (lambda 0) and after CAE pre-training; with
+    two_layers, also a CAE-pre-trained stack of two such layers.
 
-    The hyperparameters are test_ScA's; architectures is a list of
-    hidden_layers_sizes. Writes output_folder/ScA_comparison.json after
-    every run (so that an interrupted comparison keeps what it finished;
-    ``complete`` says whether all runs are in) and prints the Markdown
-    table and the total time at the end. Returns the report (a dict).
+    Every row is test_ScA with the same settings (test_ScA's defaults, or
+    those given as keywords: finetune_lr, contraction_level, ...): the same
+    initial weights, the same order of the examples, the same fine-tuning
+    budget. The AE row differs from the CAE row only by lambda: it shows
+    what the penalty itself buys.
+
+    Holds output_folder (outputs.OutputFolder) and writes
+    output_folder/ScA_comparison.json after every row (``complete`` says
+    whether all rows are in): the dataset by its sha256, the settings, and
+    per row the errors, the test error's 95 % interval and the times.
+    Prints the Markdown table at the end. Returns the report (a dict).
     """
     log = sys.stdout if log is None else log
-    try:
-        architectures = [tuple(a) for a in architectures]
-    except TypeError:
-        raise ConfigError('architectures must be a list of lists of layer '
-                          'sizes, got %r' % (architectures,))
-    if not architectures:
-        raise ConfigError('architectures is empty: give at least one')
-    for sizes in architectures:
-        check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
-                       contraction_level, training_epochs, batch_size,
-                       sizes, finetune_lr_decay, seed, shuffle_seed)
-    if pretraining_epochs < 1:
-        raise ConfigError('a comparison needs pretraining_epochs >= 1')
-    prepare_output_folder(output_folder)
-    path = os.path.join(output_folder, COMPARISON_NAME)
+    unknown = sorted(set(settings) - set(HYPERPARAMETERS))
+    if unknown:
+        raise TypeError('compare() got unexpected keywords %s'
+                        % ', '.join(unknown))
+    settings = dict(HYPERPARAMETERS, **settings)
+    checks.positive_int('n_hidden', n_hidden)
+    check_settings(hidden_layers_sizes=(n_hidden,), **settings)
+    # without them, a row would be a copy of another
+    checks.positive_int('pretraining_epochs', settings['pretraining_epochs'])
+    checks.positive_number('contraction_level',
+                           settings['contraction_level'])
+    rows = comparison_rows(n_hidden, two_layers)
     start = time.perf_counter()
-    datasets = load_data(dataset)
-    hyperparameters = {
-        'finetune_lr': finetune_lr, 'finetune_lr_decay': finetune_lr_decay,
-        'training_epochs': training_epochs,
-        'pretraining_epochs': pretraining_epochs,
-        'pretrain_lr': pretrain_lr, 'contraction_level': contraction_level,
-        'batch_size': batch_size, 'seed': seed, 'shuffle_seed': shuffle_seed,
-        'architectures': [list(a) for a in architectures],
-        'dataset': os.path.abspath(dataset)}
-    report = {'hyperparameters': hyperparameters, 'runs': [],
-              'complete': False, 'total_time': None,
-              'machine': {'python': platform.python_version(),
-                          'floatX': theano.config.floatX,
-                          'cpus': os.cpu_count()}}
-    for sizes in architectures:
-        for kind in ('none', 'AE', 'CAE'):
-            print('\n== %s, %s ==' % (model_name(sizes),
-                                      PRETRAINING_NAMES[kind]),
-                  file=log, flush=True)
-            result = test_ScA(
-                finetune_lr=finetune_lr,
-                pretraining_epochs=pretraining_epochs,
-                pretrain_lr=pretrain_lr,
-                contraction_level=(0.0 if kind == 'AE'
-                                   else contraction_level),
-                training_epochs=training_epochs, dataset=dataset,
-                batch_size=batch_size, hidden_layers_sizes=sizes,
-                finetune_lr_decay=finetune_lr_decay, seed=seed,
-                pretrain=kind != 'none', shuffle_seed=shuffle_seed,
-                datasets=datasets, log=log)
-            run = dict(result.summary)
-            run['model'] = model_name(sizes)
-            report['runs'].append(run)
+    with outputs.OutputFolder(output_folder) as folder:
+        path = folder.path(COMPARISON_NAME)
+        outputs.remove_dead_temporaries(path)
+        if datasets is None:
+            datasets = read_data(dataset, log)
+        n_train, n_valid, n_test = (len(y) for _, y in datasets)
+        report = {
+            'dataset': {'sha256': sha256_of(dataset),
+                        'bytes': os.path.getsize(dataset),
+                        'n_train': n_train, 'n_valid': n_valid,
+                        'n_test': n_test},
+            'hyperparameters': dict(settings, n_hidden=n_hidden,
+                                    two_layers=two_layers),
+            'interval': '95 % Wilson score interval of the test error, '
+                        'binomial over the n_test test examples',
+            'runs': [], 'complete': False, 'total_time': None,
+            'machine': {'python': platform.python_version(),
+                        'stack': backend.NAME,
+                        'floatX': theano.config.floatX,
+                        'cpus': os.cpu_count()}}
+        for number, (sizes, kind) in enumerate(rows, 1):
+            print('\n== row %d/%d: MLP %s, %s ==' % (
+                number, len(rows), architecture(datasets[0][0].shape[1],
+                                                sizes),
+                PRETRAINING_NAMES[kind]), file=log, flush=True)
+            row_settings = dict(settings)
+            if kind == 'AE':
+                row_settings['contraction_level'] = 0.0
+            result = test_ScA(hidden_layers_sizes=sizes,
+                              pretrain=kind != 'none', datasets=datasets,
+                              log=log, **row_settings)
+            report['runs'].append(result.summary)
             report['total_time'] = time.perf_counter() - start
-            _write_json(report, path)
-    report['complete'] = True
-    report['total_time'] = time.perf_counter() - start
-    _write_json(report, path)
-    print('\n' + markdown_table(report['runs']), file=log)
-    print('\nfine-tuning: SGD lr %g x %g^(epoch-1), batch %d, at most %d '
-          'epochs, early stopping on validation; pre-training: %d epochs '
-          'per layer, lr %g, contraction level %g (0 in the AE rows; fused '
-          'gradient); seed %d; data order %s'
-          % (finetune_lr, finetune_lr_decay, batch_size, training_epochs,
-             pretraining_epochs, pretrain_lr, contraction_level, seed,
-             'as stored' if shuffle_seed is None
-             else 'reshuffled every epoch, seed %d' % shuffle_seed),
-          file=log)
-    print('total time %.1f min (%.0f s); results written to %s'
-          % (report['total_time'] / 60, report['total_time'], path),
-          file=log, flush=True)
+            write_json(report, path)
+            print('row %d/%d done; %.1f min so far'
+                  % (number, len(rows), report['total_time'] / 60),
+                  file=log, flush=True)
+        report['complete'] = True
+        write_json(report, path)
+    print_table(report, path, log)
     return report
 
 
-def layer_sizes(text):
-    """'1000-1000' -> (1000, 1000), for --architectures."""
-    try:
-        sizes = tuple(int(part) for part in text.split('-'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            'an architecture is hidden sizes joined by "-", e.g. 1000-1000; '
-            'got %r' % text)
-    return sizes
+def print_table(report, path, log):
+    s = report['hyperparameters']
+    print('\n' + markdown_table(report['runs']), file=log)
+    print('\npre-training: %d epochs per layer, SGD lr %g, batch %d, '
+          'lambda %g (0 in the AE row); fine-tuning: SGD lr %g x %g^(epoch-1),'
+          ' batch %d, at most %d epochs, the parameters of the best '
+          'validation error kept; initial weights seed %d, data order '
+          'reshuffled every epoch, seed %d'
+          % (s['pretraining_epochs'], s['pretrain_lr'],
+             s['pretrain_batch_size'], s['contraction_level'],
+             s['finetune_lr'], s['finetune_lr_decay'],
+             s['finetune_batch_size'], s['training_epochs'], s['seed'],
+             s['shuffle_seed']), file=log)
+    print('the paper (Rifai et al. 2011, Table 1, 1000 units): %s'
+          % ', '.join('%s %.2f %%' % (kind, error * 100)
+                      for kind, error in PAPER_TEST_ERRORS.items()), file=log)
+    print('total time %.1f min (%.0f s); results written to %s'
+          % (report['total_time'] / 60, report['total_time'], path),
+          file=log, flush=True)
 
 
-def seed_or_none(text):
-    """'none' -> None, else an integer, for --shuffle-seed."""
-    return None if text.lower() == 'none' else int(text)
+# ---- command line ---------------------------------------------------------------------
+
+# the flags of one mode only, with what the command line says when the
+# other mode gets them
+SINGLE_ONLY = {'hidden_layers_sizes': '--hidden-layers-sizes'}
+COMPARE_ONLY = {'n_hidden': '--n-hidden', 'two_layers': '--two-layers',
+                'output_folder': '--output-folder'}
 
 
-# options that only one of the two modes uses
-SINGLE_ONLY = ('hidden_layers_sizes', 'pretrain')
-COMPARE_ONLY = ('architectures', 'output_folder')
+def as_list(value):
+    """A flag's value as a list when it has several (nargs='+'), to compare
+    it with a default that is a tuple."""
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
-def parse_args(argv=None):
-    """The command line; the defaults come from test_ScA's and compare's
-    signatures."""
-    defaults = {name: p.default for name, p
-                in inspect.signature(test_ScA).parameters.items()}
-    defaults.update({name: p.default for name, p
-                     in inspect.signature(compare).parameters.items()
-                     if name in COMPARE_ONLY})
-    parser = argparse.ArgumentParser(
-        description='Stacked contractive auto-encoders on MNIST: pre-train '
-                    'an MLP layer by layer as CAEs, fine-tune it with early '
-                    'stopping, and compare with the same MLP trained from '
-                    'random weights (--compare).')
-
-    def add(flag, dest, kind, text, **kwargs):
-        parser.add_argument(flag, dest=dest, type=kind,
-                            default=defaults[dest],
-                            help=text + ' (default: %(default)s)', **kwargs)
-
-    parser.add_argument('--compare', action='store_true',
-                        help='run the comparison: for each of '
-                             '--architectures, fine-tune from random '
-                             'weights, from plain auto-encoder (lambda 0) '
-                             'and from CAE pre-training; writes '
-                             '<output-folder>/%s and prints a table'
-                             % COMPARISON_NAME)
-    add('--pretraining-epochs', 'pretraining_epochs', int,
-        'CAE training epochs of each layer')
-    add('--pretrain-lr', 'pretrain_lr', float,
-        'SGD step size of the pre-training')
-    add('--contraction-level', 'contraction_level', float,
-        'lambda, the weight of the Jacobian penalty in pre-training')
-    add('--finetune-lr', 'finetune_lr', float,
-        'SGD step size of the first fine-tuning epoch')
-    add('--finetune-lr-decay', 'finetune_lr_decay', float,
-        'the fine-tuning step size is multiplied by this after every epoch')
-    add('--finetune-epochs', 'training_epochs', int,
-        'the fine-tuning budget: most epochs (early stopping on the '
-        'validation set may stop sooner)', metavar='EPOCHS')
-    add('--batch-size', 'batch_size', int,
-        'minibatch size of pre-training and fine-tuning')
-    add('--seed', 'seed', int,
-        'seed of the initial weights (the same with and without '
-        'pre-training)')
-    add('--shuffle-seed', 'shuffle_seed', seed_or_none,
-        'seed of the order of the training examples, drawn anew every '
-        'epoch (the same for every model); "none" keeps the stored order')
-    parser.add_argument('--dataset', default=defaults['dataset'],
-                        help='the mnist.pkl.gz file; fetched when missing '
-                             '(default: data/mnist.pkl.gz)')
-    add('--hidden-layers-sizes', 'hidden_layers_sizes', int,
-        'without --compare: the hidden layer sizes, bottom first',
-        nargs='+', metavar='N')
-    parser.add_argument('--no-pretrain', dest='pretrain',
-                        action='store_false',
-                        help='without --compare: skip pre-training, '
-                             'fine-tune from the random initialisation')
-    add('--architectures', 'architectures', layer_sizes,
-        'with --compare: the MLPs to compare, each as hidden sizes joined '
-        'by "-"', nargs='+', metavar='SIZES')
-    add('--output-folder', 'output_folder', str,
-        'with --compare: where %s is written' % COMPARISON_NAME)
-    return parser.parse_args(argv)
-
-
-def _plain(value):
-    """value with its lists turned into tuples, to compare with a default."""
-    if isinstance(value, (list, tuple)):
-        return tuple(_plain(v) for v in value)
-    return value
-
-
-def run(compare_mode, **kwargs):
-    """Dispatch the command line to compare or test_ScA; ConfigError for
-    an option of the other mode."""
-    flags = {'hidden_layers_sizes': '--hidden-layers-sizes',
-             'pretrain': '--no-pretrain', 'architectures': '--architectures',
-             'output_folder': '--output-folder'}
+def run(compare_mode, **args):
+    """What the command line does: compare(), or test_ScA() for one model;
+    ConfigError for a flag of the other mode (a value other than its
+    default: argparse cannot tell a default from the same value given)."""
     if compare_mode:
-        function, owner, ignored = compare, test_ScA, SINGLE_ONLY
-        message = '%s has no effect with --compare'
+        function, other, message = compare, SINGLE_ONLY, \
+            '%s has no effect with --compare'
+        other_defaults = cli.defaults_of(test_ScA)
+        args.pop('pretrain')  # True: argparse refuses --no-pretrain here
     else:
-        function, owner, ignored = test_ScA, compare, COMPARE_ONLY
-        message = '%s needs --compare'
-    for name in ignored:
-        value = kwargs.pop(name)
-        default = inspect.signature(owner).parameters[name].default
-        if _plain(value) != _plain(default):
-            raise ConfigError(message % flags[name])
-    function(**kwargs)
+        function, other, message = test_ScA, COMPARE_ONLY, '%s needs --compare'
+        other_defaults = cli.defaults_of(compare)
+    for name, flag in other.items():
+        if as_list(args.pop(name)) != as_list(other_defaults[name]):
+            raise checks.ConfigError(message % flag)
+    function(**args)
+
+
+def command_line():
+    """The parser of ScA.py; every default comes from test_ScA's and
+    compare's signatures (cli.parser_for)."""
+    parser = cli.parser_for(
+        test_ScA, 'Stacked contractive auto-encoders on MNIST: pre-train an '
+        'MLP layer by layer as CAEs, fine-tune it, keep the epoch of the '
+        'best validation error and score it once on the test set; '
+        '--compare makes the paper\'s table (random initialisation, plain '
+        'auto-encoder and CAE pre-training of the same MLP).')
+    compare_defaults = cli.defaults_of(compare)
+    # --no-pretrain picks one row of the table, which --compare makes whole
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--compare', dest='compare_mode', action='store_true',
+                      help='make the table: random initialisation, plain '
+                           'auto-encoder (lambda 0) and CAE pre-training of '
+                           'the same 784-N-10 MLP; writes <output-folder>/%s'
+                           % COMPARISON_NAME)
+    cli.add(mode, '--no-pretrain', 'pretrain', action='store_false',
+            help='without --compare: skip pre-training, fine-tune from the '
+                 'random initialisation')
+    cli.add(parser, '--pretraining-epochs', type=int,
+            help='auto-encoder training epochs of each layer (default: '
+                 '%(default)s)')
+    cli.add(parser, '--pretrain-lr', type=float,
+            help='SGD step size of the pre-training (default: %(default)s)')
+    cli.add(parser, '--pretrain-batch-size', type=int,
+            help='examples per minibatch of the pre-training (default: '
+                 '%(default)s)')
+    cli.add(parser, '--contraction-level', type=float,
+            help='lambda, the weight of the Jacobian penalty in '
+                 'pre-training; 0 pre-trains plain auto-encoders (default: '
+                 '%(default)s)')
+    cli.add(parser, '--finetune-lr', type=float,
+            help='SGD step size of the first fine-tuning epoch (default: '
+                 '%(default)s)')
+    cli.add(parser, '--finetune-lr-decay', type=float,
+            help='the fine-tuning step size is multiplied by this after '
+                 'every epoch, 0 < d <= 1 (default: %(default)s)')
+    cli.add(parser, '--finetune-epochs', 'training_epochs', type=int,
+            help='the fine-tuning budget: most epochs (early stopping on the '
+                 'validation set may stop sooner) (default: %(default)s)')
+    cli.add(parser, '--finetune-batch-size', type=int,
+            help='examples per minibatch of the fine-tuning (default: '
+                 '%(default)s)')
+    cli.add(parser, '--seed', type=int,
+            help='seed of the initial weights, the same whatever the '
+                 'pre-training, 0 to %d (default: %%(default)s)'
+                 % (checks.SEED_LIMIT - 1))
+    cli.add(parser, '--shuffle-seed', type=int,
+            help='seed of the order of the training examples, drawn anew '
+                 'every epoch, the same for every model, 0 to %d (default: '
+                 '%%(default)s)' % (checks.SEED_LIMIT - 1))
+    cli.add(parser, '--dataset')
+    cli.add(parser, '--hidden-layers-sizes', type=int, nargs='+',
+            metavar='N',
+            help='without --compare: the hidden layer sizes, bottom first '
+                 '(default: %(default)s)')
+    cli.add(parser, '--n-hidden', type=int,
+            default=compare_defaults['n_hidden'],
+            help='with --compare: the units of the hidden layer (default: '
+                 '%(default)s)')
+    cli.add(parser, '--two-layers', action='store_true',
+            default=compare_defaults['two_layers'],
+            help='with --compare: add a row for a stack of two such layers, '
+                 'CAE-pre-trained (about as long again as the other rows '
+                 'together)')
+    cli.add(parser, '--output-folder',
+            default=compare_defaults['output_folder'],
+            help='with --compare: where %s is written (default: '
+                 '%%(default)s)' % COMPARISON_NAME)
+    return parser
 
 
 def main(argv=None):
-    args = vars(parse_args(argv))
-    compare_mode = args.pop('compare')
-    return run_reporting_errors(run, compare_mode=compare_mode, **args)
+    return cli.main(run, command_line(), argv)
 
 
 if __name__ == '__main__':

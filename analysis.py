@@ -1,11 +1,11 @@
 """The paper's analyses: how a contractive auto-encoder contracts its input.
 
-Rifai et al. (ICML 2011) argue that the penalty lambda * ||J_h(x)||_F^2
-makes the encoder h(x) = s(x W + b) insensitive to most small moves of x,
-while the reconstruction term forces it to stay sensitive along the few
+Rifai et al. (ICML 2011) argue that the penalty lambda * ||J(x)||_F^2
+makes the encoder h = sigmoid(x W + b) insensitive to most small moves of
+x, while the reconstruction term forces it to stay sensitive along the few
 directions in which the training digits actually vary (the tangent
 directions of the data manifold). This module measures that, for a CAE
-(``contraction_level=0.1``, test_cA's defaults) and, beside it, a plain
+(``contraction_level=0.1``, test_cA's default) and, beside it, a plain
 auto-encoder trained identically but with ``contraction_level=0``:
 
 1. the spectrum of the Jacobian: the singular values of J(x) = dh/dx at
@@ -18,39 +18,59 @@ auto-encoder trained identically but with ``contraction_level=0``:
 4. the hidden code as features for a logistic regression, against the
    same classifier on raw pixels (``classifier_errors``).
 
+The notation is cA.py's: sigmoid(a) = 1 / (1 + exp(-a)), h = sigmoid(x W +
+b) the code, s = h (1 - h) the slope of the sigmoid at each hidden unit, so
+that J = W diag(s). W is (n_visible, n_hidden), b is (n_hidden,), and X
+holds N examples, one per row. Every function below works on numpy arrays
+and can be used on your own W and b.
+
 Run everything (trains both models, writes figures and analysis.json):
 
-    .venv/bin/python analysis.py                # the full run on MNIST
+    .venv/bin/python analysis.py                # the full run: about 9 min
     .venv/bin/python analysis.py --help         # every option
-    .venv/bin/python analysis.py --epochs 2 --n-examples 50   # a quick look
+    .venv/bin/python analysis.py --epochs 1 --n-examples 50 \\
+        --classifier-epochs 20                  # a quick look: 1 to 2 min
 
-Every function below works on numpy arrays and can be used on its own;
-W is (n_visible, n_hidden) and b is (n_hidden,), as in cA.py, and X holds
-one example per row. Importing this module has no side effects (no files,
-no data, no compilation); matplotlib is imported only by the plotting
-functions, which draw with the Agg renderer and need no display.
+(times on this project's 2-core machine). The quick look trains each
+model for one epoch and stops each logistic regression after 20 epochs:
+its numbers show the trend (the CAE contracts more, saturates more and
+classifies better than the AE), not the paper's values.
+
+It prints one line per step of each model, with the time the step took;
+``--verbose`` adds the logistic regressions' own progress. The two
+trainings are test_cA runs in output_folder/cae and output_folder/ae,
+which belong to the analysis: analysis.py cannot resume, so a run that was
+interrupted (Ctrl-C) leaves a checkpoint there that the next run replaces,
+starting both trainings over (test_cA's ``restart=True``).
+
+Importing this module has no side effects (no files, no data, no
+compilation). The stack (Theano or PyTensor) is imported only by the
+functions that read data, train or classify, and matplotlib only by the
+plotting functions (which draw with the Agg renderer and need no
+display): ``--help`` and a mistake in the settings answer at once, and a
+Ctrl-C while the stack loads ends in one line, like one at any later
+moment.
 """
-import argparse
-import inspect
-import io
 import json
 import os
+import signal
 import sys
 import time
+
+if __name__ == '__main__':
+    # until main() runs, Ctrl-C ends the process at once (nothing is
+    # written while the modules load), without a traceback
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 import numpy
 import scipy.special
 
-# cA configures Theano's BLAS before Theano is first imported
-from cA import (ConfigError, check_hyperparameters, is_integer,
-                prepare_output_folder, run_reporting_errors, test_cA)
+import checkpoints
+import checks
+import cli
 import mnist_data
-from logistic_sgd import read_data, sgd_optimization_mnist, shared_dataset
-from utils import atomic_write
-
-# the two models of every analysis: (key, label); the key is also the
-# subfolder of output_folder that holds the model's filters image
-MODELS = (('cae', 'CAE'), ('ae', 'AE'))
+import outputs
+from checks import ConfigError
 
 FIGURES = {'spectrum': 'analysis_spectrum.png',
            'contraction': 'analysis_contraction.png',
@@ -61,10 +81,10 @@ JSON_NAME = 'analysis.json'
 # ---- the encoder and its Jacobian -------------------------------------------
 
 def hidden_values(W, b, X):
-    """h = s(X W + b), the code of every row of X: (N, n_hidden), float64.
+    """h = sigmoid(X W + b), the code of every row of X: (N, n_hidden),
+    float64.
 
-    s is the logistic sigmoid, computed by scipy.special.expit (no overflow
-    warning for large |a|).
+    The sigmoid is scipy.special.expit (no overflow warning for large |a|).
     """
     X = numpy.atleast_2d(numpy.asarray(X, dtype=numpy.float64))
     return scipy.special.expit(X @ numpy.asarray(W, dtype=numpy.float64) +
@@ -72,7 +92,7 @@ def hidden_values(W, b, X):
 
 
 def encoder(W, b, chunk_size=5000):
-    """A numpy function X (n, n_visible) -> h(X) (n, n_hidden).
+    """A numpy function X (N, n_visible) -> h (N, n_hidden).
 
     It encodes chunk_size rows at a time, so that encoding the 50,000
     training digits does not build one 50,000 x 784 float64 copy.
@@ -82,11 +102,11 @@ def encoder(W, b, chunk_size=5000):
 
     def encode(X):
         X = numpy.atleast_2d(X)
-        out = numpy.empty((X.shape[0], W.shape[1]))
+        h = numpy.empty((X.shape[0], W.shape[1]))
         for start in range(0, X.shape[0], chunk_size):
-            out[start:start + chunk_size] = hidden_values(
+            h[start:start + chunk_size] = hidden_values(
                 W, b, X[start:start + chunk_size])
-        return out
+        return h
 
     return encode
 
@@ -94,26 +114,27 @@ def encoder(W, b, chunk_size=5000):
 def jacobian_singular_values(W, b, X, chunk_size=50):
     """The singular values of J(x) = dh/dx at every row x of X.
 
-    With a = x W + b and h = s(a), h_j depends on x only through a_j, and
-    s' = s (1 - s), so in the (n_visible, n_hidden) layout of W
+    h_j depends on x only through a_j = sum_i x_i W_ij + b_j, and
+    sigmoid'(a) = sigmoid(a) (1 - sigmoid(a)), so in the (n_visible,
+    n_hidden) layout of W (cA.py's eq. 2)
 
-        J_ij = dh_j / dx_i = W_ij h_j (1 - h_j),   J = W D,
-        D = diag(h (1 - h)).
+        J_ij = dh_j / dx_i = W_ij s_j,   J = W diag(s),   s = h (1 - h).
 
-    A first-order move dx of the input moves the code by dh = dx J, so
-    the singular values sigma_1 >= sigma_2 >= ... of J are the factors by
-    which h stretches (sigma > 1) or contracts (sigma < 1) the input along
-    its principal directions: the right singular vectors of J^T span the
-    input directions the code follows, and a fast decay of the sigma_k
-    means that only a few input directions change the code at all.
+    A first-order move dx of the input (a row) moves the code by dh = dx J,
+    so the singular values sigma_1 >= sigma_2 >= ... of J are the factors
+    by which h stretches (sigma > 1) or contracts (sigma < 1) the input
+    along its principal directions (the left singular vectors of J), and a
+    fast decay of the sigma_k means that only a few input directions
+    change the code at all.
 
     Computation. When n_visible > n_hidden, W = Q R (reduced QR, Q with
-    orthonormal columns, R square n_hidden x n_hidden) gives J = Q (R D),
-    and multiplying by Q does not change singular values: the SVD of the
-    n_hidden x n_hidden matrix R D gives the same numbers (about twice as
-    fast for 784 x 500, and no squaring of J, so small values keep their
-    precision). numpy.linalg.svd (compute_uv=False) runs on chunk_size
-    examples at a time; 50 examples of 500 x 500 float64 are 100 MB.
+    orthonormal columns, R square n_hidden x n_hidden) gives J = Q (R
+    diag(s)), and multiplying by Q does not change singular values: the SVD
+    of the n_hidden x n_hidden matrix R diag(s) gives the same numbers
+    (about twice as fast for 784 x 500, and no squaring of J, so small
+    values keep their precision). numpy.linalg.svd (compute_uv=False) runs
+    on chunk_size examples at a time; 50 examples of 500 x 500 float64 are
+    100 MB.
 
     Returns an (N, min(n_visible, n_hidden)) float64 array, each row
     sorted in decreasing order.
@@ -121,16 +142,17 @@ def jacobian_singular_values(W, b, X, chunk_size=50):
     W = numpy.asarray(W, dtype=numpy.float64)
     X = numpy.atleast_2d(numpy.asarray(X, dtype=numpy.float64))
     n_visible, n_hidden = W.shape
-    # the matrix whose columns D scales: R (same singular values) or W
+    # the matrix whose columns s scales: R (same singular values) or W
     M = numpy.linalg.qr(W, mode='r') if n_visible > n_hidden else W
-    out = numpy.empty((X.shape[0], min(n_visible, n_hidden)))
+    sigma = numpy.empty((X.shape[0], min(n_visible, n_hidden)))
     for start in range(0, X.shape[0], chunk_size):
         h = hidden_values(W, b, X[start:start + chunk_size])
-        # (chunk, 1, n_hidden) * (1, rows, n_hidden): M D for each example
-        stack = (h * (1 - h))[:, None, :] * M[None, :, :]
-        out[start:start + chunk_size] = numpy.linalg.svd(stack,
-                                                         compute_uv=False)
-    return out
+        s = h * (1 - h)
+        # (chunk, 1, n_hidden) * (1, rows, n_hidden): M diag(s), per example
+        stack = s[:, None, :] * M[None, :, :]
+        sigma[start:start + chunk_size] = numpy.linalg.svd(stack,
+                                                           compute_uv=False)
+    return sigma
 
 
 def mean_singular_values(W, b, X, chunk_size=50):
@@ -142,17 +164,17 @@ def mean_singular_values(W, b, X, chunk_size=50):
 def jacobian_frobenius_norms(W, b, X):
     """||J(x)||_F for every row x of X: (N,).
 
-    From J_ij = W_ij h_j (1 - h_j), the factor (h_j (1 - h_j))^2 does not
-    depend on i, so
+    From J_ij = W_ij s_j, the factor s_j^2 does not depend on i, so
 
-        ||J(x)||_F^2 = sum_ij J_ij^2 = sum_j (h_j (1 - h_j))^2 sum_i W_ij^2,
+        ||J(x)||_F^2 = sum_ij J_ij^2 = sum_j s_j^2 sum_i W_ij^2,
 
     one (N, n_hidden) x (n_hidden,) product (cA.py's eq. 5). Note that
     ||J||_F^2 = sum_k sigma_k^2: the norm summarises the whole spectrum.
     """
     W = numpy.asarray(W, dtype=numpy.float64)
     h = hidden_values(W, b, X)
-    return numpy.sqrt(((h * (1 - h)) ** 2) @ numpy.sum(W ** 2, axis=0))
+    s = h * (1 - h)
+    return numpy.sqrt((s ** 2) @ numpy.sum(W ** 2, axis=0))
 
 
 def saturated_fraction(H, threshold=0.05):
@@ -161,27 +183,32 @@ def saturated_fraction(H, threshold=0.05):
 
     Averaged over all the entries, i.e. the mean over examples of the
     fraction of each example's hidden units that are saturated. A
-    saturated sigmoid unit has h (1 - h) < threshold, so its column of J
-    is nearly zero: saturation is one way of contracting, and the paper
-    reports that the CAE saturates many more units than an auto-encoder.
+    saturated unit has a slope s = h (1 - h) < threshold, so its column of
+    J = W diag(s) is nearly zero: saturation is one way of contracting,
+    and the paper reports that the CAE saturates many more units than an
+    auto-encoder. ConfigError unless 0 < threshold < 0.5.
     """
-    if not 0 < threshold < 0.5:
-        raise ConfigError('the saturation threshold must be in (0, 0.5), '
-                          'got %r' % (threshold,))
+    check_threshold(threshold)
     H = numpy.asarray(H)
     return float(numpy.mean((H < threshold) | (H > 1 - threshold)))
 
 
-# ---- contraction curves ----------------------------------------------------
+def check_threshold(threshold):
+    # at 0.5 or more every unit would count as saturated
+    checks.number_in('saturation_threshold', threshold, 0, 0.5,
+                     low_open=True, high_open=True)
 
-def random_directions(n, dim, rng):
-    """n directions uniform on the unit sphere of R^dim: (n, dim).
 
-    A standard normal vector is rotation invariant, so its direction
+# ---- contraction curves -----------------------------------------------------
+
+def random_directions(N, dim, rng):
+    """N directions uniform on the unit sphere of R^dim: (N, dim).
+
+    A standard normal vector g is rotation invariant, so its direction
     g / ||g|| is uniform on the sphere. rng is a numpy RandomState (or
     Generator): the same seed gives the same directions.
     """
-    g = rng.standard_normal((n, dim))
+    g = rng.standard_normal((N, dim))
     return g / numpy.linalg.norm(g, axis=1, keepdims=True)
 
 
@@ -199,7 +226,7 @@ def pointwise_contraction_ratios(encode, X, radii, directions):
     range of the pixels: the encoder is defined on all of R^d, and the
     ratio measures the map, not the images.
 
-    encode: numpy (n, d) -> (n, n_hidden). For a linear map h(x) = x A the
+    encode: numpy (N, d) -> (N, n_hidden). For a linear map h(x) = x A the
     ratio is ||u A|| / ||u|| at every r; for a smooth h it tends to
     ||u J(x0)|| / ||u|| as r -> 0, the Jacobian's action on u.
     """
@@ -223,7 +250,7 @@ def contraction_ratios(encode, X, radii, rng, directions=None):
     """The mean contraction ratio at each radius: (n_radii,).
 
     For every point x0 (row of X), a direction u uniform on the unit
-    sphere of R^d (``random_directions(len(X), d, rng)``; or the given
+    sphere of R^d (``random_directions(N, d, rng)``; or the given
     ``directions``, one per row, in which case rng is not used), and every
     radius r:
 
@@ -288,7 +315,7 @@ def log_spaced_radii(scale, min_factor=1e-3, max_factor=3.0, n_radii=13):
                           numpy.log10(max_factor * scale), n_radii)
 
 
-# ---- features for classification ---------------------------------------------
+# ---- features for classification --------------------------------------------
 
 def classifier_errors(datasets, encode=None, learning_rate=0.13,
                       n_epochs=1000, batch_size=600, log=None):
@@ -296,23 +323,27 @@ def classifier_errors(datasets, encode=None, learning_rate=0.13,
 
     datasets: [(train_x, train_y), (valid_x, valid_y), (test_x, test_y)]
         as numpy arrays (mnist_data.read_mnist's output).
-    encode: numpy (n, 784) -> (n, n_features), applied to every x; None
+    encode: numpy (N, 784) -> (N, n_features), applied to every x; None
         classifies the raw pixels.
     The features go into shared variables with logistic_sgd.shared_dataset
     and the classifier is logistic_sgd.sgd_optimization_mnist, with its
-    early stopping on the validation set (nothing is written to disk).
-    Errors are fractions; the test error is that of the model that was
-    best on the validation set.
+    early stopping on the validation set (nothing is written to disk); its
+    progress lines go to ``log`` (None: nowhere). Errors are fractions; the
+    test error is that of the model that was best on the validation set.
     """
-    shared = [shared_dataset((x if encode is None else encode(x), y))
+    import logistic_sgd  # the stack: see the module docstring
+    shared = [logistic_sgd.shared_dataset((x if encode is None else
+                                           encode(x), y))
               for x, y in datasets]
-    valid_error, test_error, _ = sgd_optimization_mnist(
-        learning_rate=learning_rate, n_epochs=n_epochs, batch_size=batch_size,
-        datasets=shared, model_path=None, log=log)
+    with open(os.devnull, 'w') as nowhere:
+        valid_error, test_error, _ = logistic_sgd.sgd_optimization_mnist(
+            learning_rate=learning_rate, n_epochs=n_epochs,
+            batch_size=batch_size, datasets=shared, model_path=None,
+            log=nowhere if log is None else log)
     return float(valid_error), float(test_error)
 
 
-# ---- training curves and figures ---------------------------------------------
+# ---- training curves and figures --------------------------------------------
 
 def epoch_curves(costs):
     """Per-epoch means from test_cA's costs (epochs, n_batches, 2):
@@ -333,11 +364,9 @@ def _new_figure(figsize):
 
 
 def save_figure(fig, path):
-    """Render fig as PNG into memory, then write the bytes atomically."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format='png')
-    with atomic_write(path) as f:
-        f.write(buffer.getvalue())
+    """Render fig as a PNG at path, atomically (outputs.atomic_write)."""
+    with outputs.atomic_write(path) as f:
+        fig.savefig(f, format='png')
     return path
 
 
@@ -346,11 +375,11 @@ def plot_spectrum(spectra, path):
 
     spectra: {label: (K,) mean singular values, decreasing}.
     """
+    from matplotlib.ticker import MaxNLocator
     fig = _new_figure((7, 4.5))
     ax = fig.add_subplot()
     for label, values in spectra.items():
         ax.semilogy(numpy.arange(1, len(values) + 1), values, label=label)
-    from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel('rank k of the singular value')
     ax.set_ylabel('mean singular value of J = dh/dx')
@@ -374,7 +403,7 @@ def plot_contraction(radii, ratios, path, distances=None):
     styles = iter(['--', ':', '-.'])
     for name, value in (distances or {}).items():
         ax.axvline(value, color='grey', linestyle=next(styles, '--'),
-                   label='%s = %.2f' % (name.replace('_', ' '), value))
+                   label='%s = %.2f' % (name, value))
     ax.set_xlabel('radius r = ||x1 - x0|| (pixels in [0, 1])')
     ax.set_ylabel('mean ||h(x1) - h(x0)|| / ||x1 - x0||')
     ax.set_title('Contraction curves: random directions around test digits')
@@ -385,15 +414,16 @@ def plot_contraction(radii, ratios, path, distances=None):
     return save_figure(fig, path)
 
 
-def plot_training(costs, path):
+def plot_training(curves, path):
     """Per-epoch mean reconstruction cost and mean ||J||_F of each model.
 
-    costs: {label: test_cA's costs array (epochs, n_batches, 2)}.
+    curves: {label: (reconstruction, jacobian_norm)}, each (epochs,), as
+    epoch_curves gives them.
     """
+    from matplotlib.ticker import MaxNLocator
     fig = _new_figure((10, 4))
     ax_rec, ax_jac = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    for label, c in costs.items():
-        reconstruction, jacobian_norm = epoch_curves(c)
+    for label, (reconstruction, jacobian_norm) in curves.items():
         epochs = numpy.arange(1, len(reconstruction) + 1)
         ax_rec.plot(epochs, reconstruction, marker='o', markersize=3,
                     label=label)
@@ -401,7 +431,6 @@ def plot_training(costs, path):
                     label=label)
     ax_rec.set_ylabel('mean reconstruction cross-entropy (nats / digit)')
     ax_jac.set_ylabel('mean ||J||_F = mean sqrt(L_jacob)')
-    from matplotlib.ticker import MaxNLocator
     for ax in (ax_rec, ax_jac):
         ax.set_xlabel('epoch')
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -412,53 +441,7 @@ def plot_training(costs, path):
     return save_figure(fig, path)
 
 
-# ---- the whole analysis --------------------------------------------------------
-
-def check_settings(n_examples, n_radii, min_radius_factor, max_radius_factor,
-                   saturation_threshold, classifier_epochs,
-                   classifier_learning_rate, classifier_batch_size):
-    """Raise ConfigError for values the analysis cannot use."""
-    if not is_integer(n_examples) or n_examples < 2:
-        raise ConfigError('n_examples must be an integer >= 2, got %r'
-                          % (n_examples,))
-    for name, value in [('n_radii', n_radii),
-                        ('classifier_epochs', classifier_epochs),
-                        ('classifier_batch_size', classifier_batch_size)]:
-        if not is_integer(value) or value < 1:
-            raise ConfigError('%s must be a positive integer, got %r'
-                              % (name, value))
-    if not (numpy.isfinite(min_radius_factor) and
-            numpy.isfinite(max_radius_factor) and
-            0 < min_radius_factor < max_radius_factor):
-        raise ConfigError('the radius factors must be finite with 0 < '
-                          'min_radius_factor < max_radius_factor, got %r '
-                          'and %r' % (min_radius_factor, max_radius_factor))
-    if not 0 < saturation_threshold < 0.5:
-        raise ConfigError('saturation_threshold must be in (0, 0.5), got %r'
-                          % (saturation_threshold,))
-    if not (numpy.isfinite(classifier_learning_rate) and
-            classifier_learning_rate > 0):
-        raise ConfigError('classifier_learning_rate must be a positive '
-                          'finite number, got %r'
-                          % (classifier_learning_rate,))
-
-
-def _jsonable(value):
-    """value with numpy types turned into Python ones and NaN into None."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, numpy.ndarray)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (numpy.integer,)):
-        return int(value)
-    if isinstance(value, (float, numpy.floating)):
-        return float(value) if numpy.isfinite(value) else None
-    return value
-
-
-def _fmt(values, spec='%.3g'):
-    return ' '.join(spec % v for v in values)
-
+# ---- the whole analysis -----------------------------------------------------
 
 def run_analysis(training_epochs=20, n_examples=500,
                  dataset=mnist_data.DEFAULT_PATH, output_folder='cA_plots',
@@ -466,13 +449,16 @@ def run_analysis(training_epochs=20, n_examples=500,
                  batch_size=10, seed=123, n_radii=13, min_radius_factor=1e-3,
                  max_radius_factor=3.0, saturation_threshold=0.05,
                  classifier_epochs=1000, classifier_learning_rate=0.13,
-                 classifier_batch_size=600, log=None):
+                 classifier_batch_size=600, verbose=False, log=None):
     """Train a CAE and a plain AE identically; run every analysis on both.
 
     The CAE is test_cA with contraction_level (0.1), the AE the same call
     with contraction_level=0: same data order, same initial W (seed), same
-    learning rate, epochs and batch size. Their filters go to
-    output_folder/cae/cae_filters.png and output_folder/ae/cae_filters.png.
+    learning rate, epochs and batch size. Each trains in a subfolder of
+    output_folder, which holds its filters and checkpoint: cae/
+    (cae_filters.png) and ae/ (ae_filters.png). An unfinished checkpoint
+    left there by an interrupted analysis is replaced (restart=True): the
+    analysis has no resume.
 
     On the first n_examples test digits: the Jacobian's spectrum and the
     contraction curves (one direction per digit, the same for both models,
@@ -486,253 +472,383 @@ def run_analysis(training_epochs=20, n_examples=500,
 
     Writes output_folder/analysis_spectrum.png, analysis_contraction.png,
     analysis_training.png and analysis.json (every number), atomically,
-    prints progress and a summary to ``log`` (default sys.stdout), and
-    returns the dict written to analysis.json. Bad settings raise
-    cA.ConfigError, a bad dataset mnist_data.DatasetError.
+    holding output_folder for the whole run (outputs.OutputFolder). Prints
+    a line per step, with its time, and a summary to ``log`` (default
+    sys.stdout); the classifiers' own lines only when ``verbose``. Returns
+    the dict written to analysis.json. A setting it cannot use raises
+    ConfigError before anything is read or written (before any training
+    for those that depend on the data); a bad dataset DatasetError.
     """
+    settings = dict(locals())  # as given; analysis.json records them
+    del settings['verbose'], settings['log']  # they change only the output
     log = sys.stdout if log is None else log
     start = time.perf_counter()
-    arguments = locals()
-    settings = {name: arguments[name]
-                for name in inspect.signature(run_analysis).parameters
-                if name != 'log'}
-
-    def say(message):
-        print(message, file=log, flush=True)
-
-    for level in (contraction_level, 0.0):
-        check_hyperparameters(learning_rate, training_epochs, batch_size,
-                              level, n_hidden)
-    check_settings(n_examples, n_radii, min_radius_factor, max_radius_factor,
-                   saturation_threshold, classifier_epochs,
-                   classifier_learning_rate, classifier_batch_size)
-    prepare_output_folder(output_folder)
-    datasets = read_data(dataset)
-    (train_x, _), _, (test_x, _) = datasets
-    if n_examples > len(test_x):
-        raise ConfigError('n_examples %d is more than the %d test digits'
-                          % (n_examples, len(test_x)))
-    X = test_x[:n_examples].astype(numpy.float64)
-
-    say('typical distances (Euclidean, pixels in [0, 1]) of the first %d '
-        'test digits...' % n_examples)
-    distances = typical_distances(X, train_x)
-    scale = distances['median_nearest_neighbour']
-    radii = log_spaced_radii(scale, min_radius_factor, max_radius_factor,
-                             n_radii)
-    say('  median distance to the nearest of the %d training digits %.3f; '
-        'median distance between two test digits %.3f'
-        % (len(train_x), scale, distances['median_pairwise']))
-    say('  %d radii from %.3g to %.3g (%g to %g x the nearest-neighbour '
-        'distance); x0 + r u may leave [0, 1]^784, which the encoder '
-        'accepts' % (n_radii, radii[0], radii[-1], min_radius_factor,
-                     max_radius_factor))
-    directions = random_directions(n_examples, X.shape[1],
-                                   numpy.random.RandomState(seed))
-
-    levels = {'cae': contraction_level, 'ae': 0.0}
-    results = {}
-    costs = {}
-    for key, label in MODELS:
-        say('training the %s (contraction_level=%g, %d epochs, %d hidden '
-            'units)...' % (label, levels[key], training_epochs, n_hidden))
-        trained = test_cA(learning_rate=learning_rate,
-                          training_epochs=training_epochs, dataset=dataset,
-                          batch_size=batch_size,
-                          output_folder=os.path.join(output_folder, key),
-                          contraction_level=levels[key], n_hidden=n_hidden,
-                          seed=seed, log=log)
-        W = trained.ca.W.get_value().astype(numpy.float64)
-        b = trained.ca.b.get_value().astype(numpy.float64)
-        encode = encoder(W, b)
-        costs[label] = trained.costs
-        reconstruction, jacobian_norm = epoch_curves(trained.costs)
-
-        t = time.perf_counter()
-        spectrum = mean_singular_values(W, b, X)
-        say('  %s Jacobian spectrum over %d test digits (%.1f s): mean '
-            'singular values, ranks 1-5: %s'
-            % (label, n_examples, time.perf_counter() - t,
-               _fmt(spectrum[:5])))
-        ratios = contraction_ratios(encode, X, radii, None,
-                                    directions=directions)
-        say('  %s contraction ratio at r = %.3g: %.4g, at r = %.3g: %.4g'
-            % (label, radii[0], ratios[0], radii[-1], ratios[-1]))
-        frobenius = float(jacobian_frobenius_norms(W, b, test_x).mean())
-        saturated = saturated_fraction(hidden_values(W, b, test_x),
-                                       saturation_threshold)
-        say('  %s over the %d test digits: mean ||J||_F %.4g; saturated '
-            'units %.2f %%' % (label, len(test_x), frobenius,
-                               100 * saturated))
-        say('  logistic regression on the %s code (%d features)...'
-            % (label, n_hidden))
-        valid_error, test_error = classifier_errors(
-            datasets, encode, classifier_learning_rate, classifier_epochs,
-            classifier_batch_size, log)
-        results[key] = {
-            'label': label,
-            'contraction_level': levels[key],
-            'training_time_s': trained.training_time,
-            'filters': trained.filters_path,
-            'epoch_reconstruction_cost': reconstruction,
-            'epoch_jacobian_norm': jacobian_norm,
-            'singular_values_mean': spectrum,
-            'contraction_ratios': ratios,
-            'jacobian_frobenius_norm_mean': frobenius,
-            'saturated_fraction': saturated,
-            'classifier_valid_error': valid_error,
-            'classifier_test_error': test_error,
-        }
-
-    say('logistic regression on the raw pixels (784 features)...')
-    raw_valid, raw_test = classifier_errors(
-        datasets, None, classifier_learning_rate, classifier_epochs,
-        classifier_batch_size, log)
-
-    figures = {name: os.path.join(output_folder, file_name)
-               for name, file_name in FIGURES.items()}
-    plot_spectrum({results[k]['label']: results[k]['singular_values_mean']
-                   for k, _ in MODELS}, figures['spectrum'])
-    plot_contraction(radii, {results[k]['label']:
-                             results[k]['contraction_ratios']
-                             for k, _ in MODELS},
-                     figures['contraction'],
-                     {'median nearest-neighbour distance': scale,
-                      'median pairwise distance':
-                          distances['median_pairwise']})
-    plot_training(costs, figures['training'])
-    for path in figures.values():
-        say('wrote %s' % path)
-
-    total = time.perf_counter() - start
-    report = {
-        'settings': settings,
-        'n_train': len(train_x), 'n_test': len(test_x),
-        'typical_distances': distances,
-        'radii': radii,
-        'models': results,
-        'raw_pixels': {'classifier_valid_error': raw_valid,
-                       'classifier_test_error': raw_test},
-        'figures': figures,
-        'total_time_s': total,
-    }
-    report = _jsonable(report)
-    json_path = os.path.join(output_folder, JSON_NAME)
-    with atomic_write(json_path, 'w') as f:
-        json.dump(report, f, indent=1, allow_nan=False)
-        f.write('\n')
-    say('wrote %s' % json_path)
+    check_settings(training_epochs, n_examples, contraction_level, n_hidden,
+                   learning_rate, batch_size, seed, n_radii,
+                   min_radius_factor, max_radius_factor, saturation_threshold,
+                   classifier_epochs, classifier_learning_rate,
+                   classifier_batch_size)
+    training = dict(training_epochs=training_epochs, dataset=dataset,
+                    n_hidden=n_hidden, learning_rate=learning_rate,
+                    batch_size=batch_size, seed=seed)
+    classifier = dict(learning_rate=classifier_learning_rate,
+                      n_epochs=classifier_epochs,
+                      batch_size=classifier_batch_size,
+                      log=log if verbose else None)
+    with outputs.OutputFolder(output_folder) as folder:
+        for name in list(FIGURES.values()) + [JSON_NAME]:
+            # what a killed analysis left half-written (test_cA sees to
+            # its own files)
+            outputs.remove_dead_temporaries(folder.path(name))
+        datasets = read_checked_data(dataset, n_examples, batch_size,
+                                     classifier_batch_size, log)
+        (train_x, _), _, (test_x, _) = datasets
+        X = test_x[:n_examples].astype(numpy.float64)
+        distances, radii = contraction_radii(X, train_x, n_radii,
+                                             min_radius_factor,
+                                             max_radius_factor, log)
+        # one direction per digit, the same for both models
+        directions = random_directions(n_examples, X.shape[1],
+                                       numpy.random.RandomState(seed))
+        models = {}
+        for key, label, level in the_two_models(contraction_level):
+            W, b, models[key] = train(label, level, folder.path(key),
+                                      training, log)
+            models[key].update(measure(label, W, b, X, test_x, radii,
+                                       directions, saturation_threshold, log))
+            models[key].update(classify('the %s code' % label, datasets,
+                                        encoder(W, b), n_hidden, classifier,
+                                        log))
+        raw_pixels = classify('the raw pixels', datasets, None,
+                              train_x.shape[1], classifier, log)
+        figures = write_figures(folder, radii, distances, models, log)
+        report = write_report(folder.path(JSON_NAME), {
+            'settings': settings,
+            'n_train': len(train_x), 'n_test': len(test_x),
+            'typical_distances': distances,
+            'radii': radii,
+            'models': models,
+            'raw_pixels': raw_pixels,
+            'figures': figures,
+            'total_time_s': time.perf_counter() - start}, log)
     print_summary(report, log)
     return report
 
 
-run_analysis.__test__ = False
+def say(log, message):
+    print(message, file=log, flush=True)
+
+
+def check_settings(training_epochs, n_examples, contraction_level, n_hidden,
+                   learning_rate, batch_size, seed, n_radii,
+                   min_radius_factor, max_radius_factor,
+                   saturation_threshold, classifier_epochs,
+                   classifier_learning_rate, classifier_batch_size):
+    """ConfigError for a value run_analysis cannot use, before anything is
+    loaded (test_cA's settings are checked as test_cA checks them)."""
+    # at 0 the "CAE" would be a second plain auto-encoder
+    checks.positive_number('contraction_level', contraction_level)
+    checks.autoencoder_training(learning_rate, training_epochs, batch_size,
+                                contraction_level, n_hidden, seed)
+    checks.positive_int('n_examples', n_examples)
+    if n_examples < 2:
+        raise ConfigError('n_examples must be at least 2 (the median '
+                          'distance between two test digits needs two), '
+                          'got %r' % (n_examples,))
+    checks.positive_int('n_radii', n_radii)
+    checks.positive_number('min_radius_factor', min_radius_factor)
+    checks.positive_number('max_radius_factor', max_radius_factor)
+    if min_radius_factor >= max_radius_factor:
+        raise ConfigError('min_radius_factor must be smaller than '
+                          'max_radius_factor, got %r and %r'
+                          % (min_radius_factor, max_radius_factor))
+    check_threshold(saturation_threshold)
+    checks.positive_int('classifier_epochs', classifier_epochs)
+    checks.positive_number('classifier_learning_rate',
+                           classifier_learning_rate)
+    checks.positive_int('classifier_batch_size', classifier_batch_size)
+
+
+def read_checked_data(dataset, n_examples, batch_size, classifier_batch_size,
+                      log):
+    """MNIST as numpy arrays (logistic_sgd.read_data); ConfigError when
+    the settings ask for more test digits or larger minibatches than it
+    has."""
+    import logistic_sgd  # the stack: see the module docstring
+    datasets = logistic_sgd.read_data(dataset, log)
+    (train_x, _), _, (test_x, _) = datasets
+    if n_examples > len(test_x):
+        raise ConfigError('n_examples %d is more than the %d test digits'
+                          % (n_examples, len(test_x)))
+    checks.batch_fits(batch_size, len(train_x))
+    checks.batch_fits(classifier_batch_size, len(train_x),
+                      'classifier_batch_size')
+    return datasets
+
+
+def contraction_radii(X, train_x, n_radii, min_radius_factor,
+                      max_radius_factor, log):
+    """The typical distances of the rows of X (typical_distances), and
+    the radii of the contraction curves, log-spaced around the median
+    distance from a row of X to its nearest training digit."""
+    start = time.perf_counter()
+    distances = typical_distances(X, train_x)
+    scale = distances['median_nearest_neighbour']
+    radii = log_spaced_radii(scale, min_radius_factor, max_radius_factor,
+                             n_radii)
+    say(log, 'typical distances (Euclidean, pixels in [0, 1]) of the first %d '
+        'test digits: median %.3f to the nearest of the %d training digits, '
+        'median %.3f between two of them (%.1f s)'
+        % (len(X), scale, len(train_x), distances['median_pairwise'],
+           time.perf_counter() - start))
+    say(log, 'radii of the contraction curves: %d from %.3g to %.3g (%g to '
+        '%g x the median nearest-neighbour distance); x0 + r u may leave '
+        '[0, 1]^784, which the encoder accepts'
+        % (n_radii, radii[0], radii[-1], min_radius_factor,
+           max_radius_factor))
+    return distances, radii
+
+
+def the_two_models(contraction_level):
+    """(key, label, contraction_level) of the CAE and of the plain AE; the
+    key names the model in analysis.json and its output subfolder."""
+    return (('cae', 'CAE', contraction_level), ('ae', 'AE', 0.0))
+
+
+def train(label, contraction_level, output_folder, training, log):
+    """test_cA with the shared ``training`` settings, starting over
+    (restart=True) from whatever an interrupted analysis left in
+    output_folder. Returns the trained W and b (float64) and what
+    analysis.json records of the training."""
+    import cA  # the stack: see the module docstring
+    say(log, '%s: contraction_level %g, %d hidden units, %d epoch%s, in %s'
+        % (label, contraction_level, training['n_hidden'],
+           training['training_epochs'],
+           '' if training['training_epochs'] == 1 else 's', output_folder))
+    try:
+        trained = cA.test_cA(contraction_level=contraction_level,
+                             output_folder=output_folder, restart=True,
+                             log=log, **training)
+    except checkpoints.TrainingInterrupted as e:
+        raise checkpoints.TrainingInterrupted(
+            '%s; analysis.py does not resume: run it again to start over'
+            % e, e.signum) from None
+    reconstruction, jacobian_norm = epoch_curves(trained.costs)
+    return (trained.ca.W.get_value().astype(numpy.float64),
+            trained.ca.b.get_value().astype(numpy.float64),
+            {'label': label,
+             'contraction_level': contraction_level,
+             'training_time_s': trained.training_time,
+             'filters': trained.filters_path,
+             'epoch_reconstruction_cost': reconstruction,
+             'epoch_jacobian_norm': jacobian_norm})
+
+
+def measure(label, W, b, X, test_x, radii, directions, saturation_threshold,
+            log):
+    """The analyses of one trained encoder: the spectrum and the
+    contraction curves at the rows of X, the mean ||J||_F and the
+    saturated fraction over all of test_x."""
+    start = time.perf_counter()
+    spectrum = mean_singular_values(W, b, X)
+    say(log, '%s spectrum of J = dh/dx at %d test digits: mean singular '
+        'values of ranks 1-5 %s (%.1f s)' % (label, len(X), _fmt(spectrum[:5]),
+                                            time.perf_counter() - start))
+    start = time.perf_counter()
+    ratios = contraction_ratios(encoder(W, b), X, radii, None,
+                                directions=directions)
+    say(log, '%s mean contraction ratio ||h(x1) - h(x0)|| / ||x1 - x0||: '
+        '%.4g at r = %.3g, %.4g at r = %.3g (%.1f s)'
+        % (label, ratios[0], radii[0], ratios[-1], radii[-1],
+           time.perf_counter() - start))
+    start = time.perf_counter()
+    frobenius = float(jacobian_frobenius_norms(W, b, test_x).mean())
+    saturated = saturated_fraction(hidden_values(W, b, test_x),
+                                   saturation_threshold)
+    say(log, '%s over the %d test digits: mean ||J||_F %.4g; saturated '
+        'units (h < %g or h > %g) %.2f %% (%.1f s)'
+        % (label, len(test_x), frobenius, saturation_threshold,
+           1 - saturation_threshold, 100 * saturated,
+           time.perf_counter() - start))
+    return {'singular_values_mean': spectrum,
+            'contraction_ratios': ratios,
+            'jacobian_frobenius_norm_mean': frobenius,
+            'saturated_fraction': saturated}
+
+
+def classify(what, datasets, encode, n_features, classifier, log):
+    """classifier_errors on ``what`` (encode's features, or the raw pixels
+    when encode is None), saying what it found and how long it took."""
+    start = time.perf_counter()
+    valid_error, test_error = classifier_errors(datasets, encode,
+                                                **classifier)
+    say(log, 'logistic regression on %s (%d features): test error '
+        '%.2f %%, validation error %.2f %% (%.1f s)'
+        % (what, n_features, 100 * test_error, 100 * valid_error,
+           time.perf_counter() - start))
+    return {'classifier_valid_error': valid_error,
+            'classifier_test_error': test_error}
+
+
+def write_figures(folder, radii, distances, models, log):
+    """The three figures, in the output folder; {name: path}."""
+    start = time.perf_counter()
+    paths = {name: folder.path(file_name)
+             for name, file_name in FIGURES.items()}
+    plot_spectrum({m['label']: m['singular_values_mean']
+                   for m in models.values()}, paths['spectrum'])
+    plot_contraction(radii, {m['label']: m['contraction_ratios']
+                             for m in models.values()},
+                     paths['contraction'],
+                     {'median nearest-neighbour distance':
+                          distances['median_nearest_neighbour'],
+                      'median pairwise distance':
+                          distances['median_pairwise']})
+    plot_training({m['label']: (m['epoch_reconstruction_cost'],
+                                m['epoch_jacobian_norm'])
+                   for m in models.values()}, paths['training'])
+    say(log, 'wrote %s (%.1f s)' % (', '.join(paths.values()),
+                                    time.perf_counter() - start))
+    return paths
+
+
+def write_report(path, report, log):
+    """Write report as JSON (numpy values as Python ones, NaN as null),
+    atomically; returns what was written."""
+    report = _jsonable(report)
+    with outputs.atomic_write(path, 'w') as f:
+        json.dump(report, f, indent=1, allow_nan=False)
+        f.write('\n')
+    say(log, 'wrote %s' % path)
+    return report
+
+
+def _jsonable(value):
+    """value with numpy types turned into Python ones and NaN into None."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, numpy.ndarray)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, numpy.integer):
+        return int(value)
+    if isinstance(value, (float, numpy.floating)):
+        return float(value) if numpy.isfinite(value) else None
+    return value
+
+
+def _fmt(values, spec='%.3g'):
+    return ' '.join(spec % v for v in values)
 
 
 def print_summary(report, log):
     """The numbers of a run_analysis report, as a few readable lines."""
-    def say(message=''):
-        print(message, file=log, flush=True)
-
-    models = [report['models'][key] for key, _ in MODELS]
+    models = list(report['models'].values())
     labels = [m['label'] for m in models]
     s = report['settings']
     d = report['typical_distances']
-    say()
-    say('summary (%d test digits; Euclidean distances, pixels in [0, 1])'
+    say(log, '')
+    say(log, 'summary (%d test digits; Euclidean distances, pixels in [0, 1])'
         % s['n_examples'])
-    say('  typical distance: median to the nearest training digit %.3f, '
+    say(log, '  typical distance: median to the nearest training digit %.3f, '
         'median between two test digits %.3f'
         % (d['median_nearest_neighbour'], d['median_pairwise']))
-    say('  mean singular values of J = dh/dx, ranks 1-10:')
+    say(log, '  mean singular values of J = dh/dx, ranks 1-10:')
     for m in models:
-        say('    %-4s %s' % (m['label'], _fmt(m['singular_values_mean'][:10],
-                                              '%.4g')))
-    say('  mean contraction ratio ||h(x1) - h(x0)|| / ||x1 - x0||:')
-    say('    %10s  %s' % ('radius', '  '.join('%8s' % l for l in labels)))
+        say(log, '    %-4s %s' % (m['label'], _fmt(
+            m['singular_values_mean'][:10], '%.4g')))
+    say(log, '  mean contraction ratio ||h(x1) - h(x0)|| / ||x1 - x0||:')
+    say(log, '    %10s  %s' % ('radius r', '  '.join('%8s' % l
+                                                      for l in labels)))
     for k, r in enumerate(report['radii']):
-        say('    %10.4g  %s' % (r, '  '.join('%8.4g' % m['contraction_ratios'][k]
-                                            for m in models)))
-    say('  mean ||J||_F over the %d test digits: %s'
+        say(log, '    %10.4g  %s' % (r, '  '.join(
+            '%8.4g' % m['contraction_ratios'][k] for m in models)))
+    say(log, '  mean ||J||_F over the %d test digits: %s'
         % (report['n_test'], '  '.join('%s %.4g' % (
             m['label'], m['jacobian_frobenius_norm_mean']) for m in models)))
     t = s['saturation_threshold']
-    say('  saturated hidden units (h < %g or h > %g): %s'
+    say(log, '  saturated hidden units (h < %g or h > %g): %s'
         % (t, 1 - t, '  '.join('%s %.2f %%' % (
             m['label'], 100 * m['saturated_fraction']) for m in models)))
 
     def percent(error):
         return 'n/a' if error is None else '%.2f %%' % (100 * error)
 
-    say('  logistic regression test error: %s  raw pixels %s'
+    say(log, '  logistic regression test error: %s  raw pixels %s'
         % ('  '.join('%s code %s' % (m['label'],
                                      percent(m['classifier_test_error']))
                      for m in models),
            percent(report['raw_pixels']['classifier_test_error'])))
     total = report['total_time_s']
-    say('  total time %.2f min (%.1f s)' % (total / 60, total))
+    say(log, '  total time %.2f min (%.1f s)' % (total / 60, total))
 
 
-# ---- command line ----------------------------------------------------------------
+# ---- command line -----------------------------------------------------------
 
-def parse_args(argv=None):
-    """The command line; every default comes from run_analysis's signature."""
-    defaults = {name: p.default for name, p
-                in inspect.signature(run_analysis).parameters.items()}
-    parser = argparse.ArgumentParser(
-        description='Train a contractive auto-encoder and a plain '
-                    'auto-encoder identically on MNIST, then write the '
-                    "paper's analyses: the Jacobian's spectrum, contraction "
-                    'curves, ||J||_F, saturation and the code as features '
-                    'for a logistic regression (figures and analysis.json).')
-
-    def add(flag, dest, kind, text):
-        parser.add_argument(flag, dest=dest, type=kind,
-                            default=defaults[dest],
-                            help=text + ' (default: %(default)s)')
-
-    add('--epochs', 'training_epochs', int,
-        'training epochs of each auto-encoder')
-    add('--n-examples', 'n_examples', int,
-        'test digits for the spectrum and the contraction curves (the '
-        'first ones of the test set)')
-    parser.add_argument('--dataset', default=defaults['dataset'],
-                        help='the mnist.pkl.gz file; fetched when missing '
-                             '(default: data/mnist.pkl.gz)')
-    add('--output-folder', 'output_folder', str,
-        'where the figures, analysis.json and the cae/ and ae/ filter '
-        'images are written')
-    add('--contraction-level', 'contraction_level', float,
-        "the CAE's lambda (the plain auto-encoder always has 0)")
-    add('--n-hidden', 'n_hidden', int, 'hidden units of each auto-encoder')
-    add('--learning-rate', 'learning_rate', float,
-        'SGD step size of the auto-encoders')
-    add('--batch-size', 'batch_size', int,
-        'minibatch size of the auto-encoders')
-    add('--seed', 'seed', int,
-        'seed of the initial W (the same for both models) and of the '
-        'random directions')
-    add('--n-radii', 'n_radii', int, 'radii of the contraction curves')
-    add('--min-radius-factor', 'min_radius_factor', float,
-        'smallest radius, as a multiple of the median nearest-neighbour '
-        'distance')
-    add('--max-radius-factor', 'max_radius_factor', float,
-        'largest radius, as a multiple of the median nearest-neighbour '
-        'distance')
-    add('--saturation-threshold', 'saturation_threshold', float,
-        'a unit is saturated when h < t or h > 1 - t')
-    add('--classifier-epochs', 'classifier_epochs', int,
-        'most epochs of each logistic regression (it stops early on the '
-        'validation set)')
-    add('--classifier-learning-rate', 'classifier_learning_rate', float,
-        'SGD step size of the logistic regressions')
-    add('--classifier-batch-size', 'classifier_batch_size', int,
-        'minibatch size of the logistic regressions')
-    return parser.parse_args(argv)
+def command_line():
+    """The parser of analysis.py; every default comes from run_analysis's
+    signature (cli.parser_for)."""
+    parser = cli.parser_for(
+        run_analysis, 'Train a contractive auto-encoder and a plain '
+        'auto-encoder identically on MNIST (the same data order, --seed and '
+        'settings), then write the paper\'s analyses: the Jacobian\'s '
+        'spectrum, contraction curves (random directions drawn from '
+        '--seed too), ||J||_F, saturation and the code as features for a '
+        'logistic regression (figures and analysis.json).')
+    cli.add(parser, '--epochs', 'training_epochs', type=int,
+            help='training epochs of each auto-encoder (default: '
+                 '%(default)s)')
+    cli.add(parser, '--n-examples', type=int,
+            help='test digits for the spectrum and the contraction curves '
+                 '(the first ones of the test set; at least 2) (default: '
+                 '%(default)s)')
+    cli.add(parser, '--dataset')
+    cli.add(parser, '--output-folder',
+            help='where the figures and analysis.json are written, and the '
+                 'two trainings (cae/, ae/); one run at a time per folder '
+                 '(default: %(default)s)')
+    cli.add(parser, '--contraction-level', type=float,
+            help="the CAE's lambda, > 0 (the plain auto-encoder has 0) "
+                 "(default: %(default)s)")
+    cli.add(parser, '--n-hidden', type=int,
+            help='hidden units of each auto-encoder (default: %(default)s)')
+    # two SGDs here: these two set the auto-encoders', --classifier-* the
+    # logistic regressions'
+    cli.add(parser, '--learning-rate', type=float,
+            help='SGD step size of the auto-encoders (default: '
+                 '%(default)s)')
+    cli.add(parser, '--batch-size', type=int,
+            help='examples per minibatch of the auto-encoders (default: '
+                 '%(default)s)')
+    cli.add(parser, '--seed', type=int)
+    cli.add(parser, '--n-radii', type=int,
+            help='radii of the contraction curves (default: %(default)s)')
+    cli.add(parser, '--min-radius-factor', type=float,
+            help='smallest radius, as a multiple of the median distance from '
+                 'a test digit to its nearest training digit (default: '
+                 '%(default)s)')
+    cli.add(parser, '--max-radius-factor', type=float,
+            help='largest radius, as a multiple of that distance (default: '
+                 '%(default)s)')
+    cli.add(parser, '--saturation-threshold', type=float,
+            help='a unit is saturated when h < t or h > 1 - t; 0 < t < 0.5 '
+                 '(default: %(default)s)')
+    cli.add(parser, '--classifier-epochs', type=int,
+            help='most epochs of each logistic regression (it stops early on '
+                 'the validation set) (default: %(default)s)')
+    cli.add(parser, '--classifier-learning-rate', type=float,
+            help='SGD step size of the logistic regressions (default: '
+                 '%(default)s)')
+    cli.add(parser, '--classifier-batch-size', type=int,
+            help='minibatch size of the logistic regressions (default: '
+                 '%(default)s)')
+    cli.add(parser, '--verbose', action='store_true',
+            help="also print the logistic regressions' own progress (a line "
+                 "per look at the validation set)")
+    return parser
 
 
 def main(argv=None):
-    return run_reporting_errors(run_analysis, **vars(parse_args(argv)))
+    return cli.main(run_analysis, command_line(), argv)
 
 
 if __name__ == '__main__':

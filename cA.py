@@ -14,17 +14,18 @@ the Jacobian of the encoder at x, and ||.||_F^2 the sum of the squares of
 its elements. The penalty makes the mapping contract in every direction the
 reconstruction term does not need: the few directions it keeps are the
 local directions of variation of the data. The model and its equations are
-in the docstring of the class ``cA`` below.
+in the docstring of the class ``cA`` below; ``test_cA`` is the tutorial's
+training loop.
 
 Run it (on the real MNIST, which is fetched into data/ when missing):
 
-    make run                  # sets up .venv/ and the data, then trains
-    python cA.py --help       # the hyperparameters and their defaults
-    python cA.py --epochs 5 --contraction-level 0.3
+    make run                          # sets up .venv/ and the data, trains
+    .venv/bin/python cA.py --help     # the hyperparameters and defaults
+    .venv/bin/python cA.py --epochs 5 --contraction-level 0.3
 
 Each epoch prints its mean reconstruction cost and mean Jacobian norm; the
 first 100 filters are written to cA_plots/cae_filters.png. Use the model
-from another script (it can share W and b with an MLP layer):
+from another script (it can share W and b with an MLP layer, see ScA.py):
 
     from cA import cA
     ca = cA(numpy_rng, input=layer_output, n_visible=500, n_hidden=500,
@@ -38,66 +39,79 @@ References:
     Rifai et al. (2011), ECML PKDD, "Higher Order Contractive Auto-Encoder".
     The Theano deep learning tutorials (dA.py, SdA.py, logistic_sgd.py).
 
-Changes from the original:
-    - Python 3 and Theano-PyMC 1.1.2; the BLAS is configured for you
-      (theano_setup.py), and your own THEANO_FLAGS or .theanorc still wins.
+Changes from the original (the one list; the README points here):
+    - Python 3, on Theano-PyMC 1.1.2 (Python 3.9 to 3.11) or, where that
+      cannot run, on PyTensor, Theano's successor (Python 3.12 and newer):
+      backend.py picks the stack, sets its BLAS and flags (your own
+      THEANO_FLAGS / PYTENSOR_FLAGS or rc file still wins) and gives the
+      code the few names that moved; the code is the same on both.
     - The penalty is computed in closed form (eq. 5) instead of from the
       (batch, n_visible, n_hidden) stack of Jacobians: the same number,
-      no memory growth with the batch, and any minibatch size works.
+      no memory growth with the batch, and any minibatch size works;
+      ``get_jacobian`` still builds the stack, for teaching and tests.
     - True division in the penalty (a later Python 3 copy used ``//``,
       whose gradient is zero: it trained a plain auto-encoder).
     - The per-epoch log shows the epoch's means; the original printed the
       first two minibatches (``c_array[0]``, ``c_array[1]``).
+    - Training uses a hand-derived SGD step (``get_fused_cost_updates``,
+      tested against ``get_cost_updates``'s T.grad step) for speed;
+      ``--gradient T.grad`` trains with T.grad's.
     - ``test_cA`` no longer calls ``os.chdir``; it returns the trained model
       and every minibatch's costs; the seed and n_hidden are keywords.
     - The last, shorter minibatch of an epoch is trained on, not dropped
       (with the defaults, 50,000 / 10, there is none).
+    - Long runs are safe: a checkpoint after every epoch, ``--resume``,
+      Ctrl-C stops between two steps and says how to resume, a diverging
+      cost stops at once, one run at a time per output folder, every file
+      written atomically (checkpoints.py, outputs.py).
     - The dataset is loaded with a restricted unpickler (mnist_data.py), so a
-      malicious pickle cannot run code; ``is None`` checks instead of
-      ``not W`` (which asks a symbolic variable for its truth value).
+      malicious pickle cannot run code; every setting is checked before
+      anything is loaded or compiled (checks.py), and a mistake gets one
+      ``error:`` line instead of a traceback (cli.py).
+    - ``is None`` checks instead of ``not W`` (which asks a symbolic
+      variable for its truth value).
 """
-import argparse
-import inspect
 import os
+import signal
 import sys
-import tempfile
 import time
 
+if __name__ == '__main__':
+    # until main() runs, Ctrl-C ends the process at once (nothing is
+    # written while the modules load), without a traceback
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+# the stack first: without one, this says what to do
+from backend import NAME, theano, T, sigmoid, softplus
 import numpy
+import PIL.Image
 
-import theano_setup
-
-theano_setup.configure()  # before the first `import theano`: BLAS flags
-
-import theano  # noqa: E402
-import theano.tensor as T  # noqa: E402
-
-import checkpoints  # noqa: E402
-import mnist_data  # noqa: E402
-from logistic_sgd import load_data  # noqa: E402
-from utils import (atomic_write, remove_stale_temporaries,  # noqa: E402
-                   tile_raster_images)
-
-import PIL.Image  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+import checkpoints
+import checks
+import cli
+import mnist_data
+import outputs
+from logistic_sgd import load_data
+from mlp import initial_weight_bound
+from utils import tile_raster_images
 
 
 class cA(object):
     """Contractive auto-encoder with tied weights.
 
     For a minibatch of inputs x (one example per row, values in [0, 1]),
-    with s the logistic sigmoid and lambda the contraction level:
+    with sigmoid(a) = 1 / (1 + exp(-a)) and lambda the contraction level:
 
-        h = s(x W + b)                                                 (1)
+        h = sigmoid(x W + b)                                           (1)
         J_ij(x) = dh_j / dx_i = h_j (1 - h_j) W_ij                     (2)
-        z = s(h W' + b'),   W' = W^T (tied weights)                    (3)
+        z = sigmoid(h W' + b'),   W' = W^T (tied weights)              (3)
         L_rec(x, z) = - sum_k [x_k log z_k + (1 - x_k) log(1 - z_k)]   (4)
         ||J(x)||_F^2 = sum_j (h_j (1 - h_j))^2 sum_i W_ij^2            (5)
         cost = mean_batch L_rec + lambda * mean_batch ||J(x)||_F^2     (6)
 
     Eq. (2): h_j depends on x only through a_j = sum_i x_i W_ij + b_j, and
-    s'(a) = s(a) (1 - s(a)), so dh_j/dx_i = h_j (1 - h_j) W_ij.
+    sigmoid'(a) = sigmoid(a) (1 - sigmoid(a)), so dh_j/dx_i = h_j (1 - h_j)
+    W_ij.
     Eq. (5) follows by squaring (2) and summing over i and j: the factor
     (h_j (1 - h_j))^2 does not depend on i, so it comes out of the sum over
     i, leaving the squared norm of column j of W. Computed this way the
@@ -113,7 +127,8 @@ class cA(object):
             a stacked model. None makes a new matrix variable.
         n_visible, n_hidden: sizes of the input and hidden layers.
         n_batchsize: the minibatch size the original's get_jacobian needed;
-            kept for compatibility, no computation here depends on it.
+            kept so that the original's calls still work, but unused: every
+            computation here takes minibatches of any size.
         W, bhid, bvis: shared variables to use (not copied) for the weights
             (n_visible, n_hidden), hidden bias and visible bias; None makes
             new ones.
@@ -123,9 +138,8 @@ class cA(object):
         self.n_batchsize = n_batchsize
         floatX = theano.config.floatX
         if W is None:
-            # uniform in +-4 sqrt(6 / (fan_in + fan_out)), the range suited
-            # to sigmoid units (Glorot and Bengio, 2010)
-            bound = 4 * numpy.sqrt(6. / (n_hidden + n_visible))
+            # the range suited to sigmoid units (mlp.py, eq. 2)
+            bound = initial_weight_bound(n_visible, n_hidden, sigmoid)
             initial_W = numpy.asarray(
                 numpy_rng.uniform(low=-bound, high=bound,
                                   size=(n_visible, n_hidden)), dtype=floatX)
@@ -145,7 +159,7 @@ class cA(object):
 
     def get_hidden_values(self, input):
         """h, eq. (1): (batch, n_hidden)."""
-        return T.nnet.sigmoid(T.dot(input, self.W) + self.b)
+        return sigmoid(T.dot(input, self.W) + self.b)
 
     def get_jacobian(self, hidden, W):
         """The explicit Jacobians of eq. (2): (batch, n_visible, n_hidden).
@@ -173,7 +187,7 @@ class cA(object):
 
     def get_reconstructed_input(self, hidden):
         """z, eq. (3): (batch, n_visible)."""
-        return T.nnet.sigmoid(T.dot(hidden, self.W_prime) + self.b_prime)
+        return sigmoid(T.dot(hidden, self.W_prime) + self.b_prime)
 
     def get_reconstruction_cost(self, x, z):
         """L_rec of each example, eq. (4): (batch,)."""
@@ -201,12 +215,12 @@ class cA(object):
         """The cost and SGD step of get_cost_updates, faster: the gradient
         is derived by hand, so that W moves in one matrix product.
 
-        With B rows in the minibatch, a' = h W' + b' (so z = s(a')),
-        s = h (1 - h) and c_j = sum_i W_ij^2, the chain rule through
-        eqs. (1)-(6) gives
+        With n rows in the minibatch, a' = h W' + b' (so z = sigmoid(a')),
+        s = h (1 - h) (the slope of the sigmoid at a = x W + b) and
+        c_j = sum_i W_ij^2, the chain rule through eqs. (1)-(6) gives
 
-          dcost/da'  = (z - x) / B =: d_z                              (7)
-          dcost/da   = (d_z W + (2 lambda / B) c s (1 - 2h)) s =: d_h   (8)
+          dcost/da'  = (z - x) / n =: d_z                              (7)
+          dcost/da   = (d_z W + (2 lambda / n) c s (1 - 2h)) s =: d_h   (8)
           dcost/dW   = x^T d_h + d_z^T h + 2 lambda W diag(m),
                        m_j = mean over the batch of s_j^2              (9)
           dcost/db   = sum_batch d_h,   dcost/db' = sum_batch d_z      (10)
@@ -219,7 +233,7 @@ class cA(object):
           W <- W (1 - 2 eta lambda m) - eta [x; d_z]^T [d_h; h]
 
         with the two outer products of (9) stacked into one matrix product
-        over 2B rows, which Theano runs as a single in-place GEMM on W.
+        over 2n rows, which Theano runs as a single in-place GEMM on W.
         L_rec is computed as sum_k softplus(a'_k) - x_k a'_k, equal to eq.
         (4) since log z = -softplus(-a') and softplus(-a') = softplus(a') -
         a', with one softplus per pixel instead of two. tests/test_cA.py
@@ -232,16 +246,16 @@ class cA(object):
         n = T.cast(x.shape[0], theano.config.floatX)
         h = self.get_hidden_values(x)
         a_prime = T.dot(h, self.W_prime) + self.b_prime
-        z = T.nnet.sigmoid(a_prime)
+        z = sigmoid(a_prime)
         s = h * (1 - h)
         c = self.get_squared_column_norms()
-        self.L_rec = T.sum(T.nnet.softplus(a_prime) - x * a_prime, axis=1)
+        self.L_rec = T.sum(softplus(a_prime) - x * a_prime, axis=1)
         self.L_jacob = T.mean(T.dot(s ** 2, c))  # eq. (5), averaged
         cost = T.mean(self.L_rec) + lam * self.L_jacob
         d_z = (z - x) / n  # (7)
         d_h = (T.dot(d_z, W) + (2 * lam / n) * c * s * (1 - 2 * h)) * s  # (8)
         m = T.mean(s ** 2, axis=0)
-        # (n_visible, 2B) . (2B, n_hidden): both outer products of eq. (9)
+        # (n_visible, 2n) . (2n, n_hidden): both outer products of eq. (9)
         outer = T.dot(T.concatenate([x, d_z]).T, T.concatenate([d_h, h]))
         updates = [(W, W * (1 - 2 * eta * lam * m) - eta * outer),
                    (self.b, self.b - eta * T.sum(d_h, axis=0)),  # (10)
@@ -254,6 +268,33 @@ def as_floatX(*values):
     float32); symbolic values unchanged."""
     return [v if isinstance(v, T.Variable)
             else T.constant(v, dtype=theano.config.floatX) for v in values]
+
+
+GRADIENTS = ('fused', 'T.grad')
+
+
+def build_training(train_set_x, batch_size, n_hidden, seed,
+                   contraction_level, learning_rate, gradient='fused'):
+    """A new cA and its compiled SGD step, as test_cA trains them.
+
+    gradient: 'fused' (get_fused_cost_updates, the fast one) or 'T.grad'
+    (get_cost_updates). Returns (ca, train_ca): train_ca(i) trains on
+    minibatch i of the shared train_set_x and returns [mean L_rec, L_jacob]
+    computed before the step.
+    """
+    index = T.lscalar('index')
+    x = T.matrix('x')
+    ca = cA(numpy_rng=numpy.random.RandomState(seed), input=x,
+            n_visible=train_set_x.get_value(borrow=True).shape[1],
+            n_hidden=n_hidden)
+    get_updates = (ca.get_fused_cost_updates if gradient == 'fused'
+                   else ca.get_cost_updates)
+    cost, updates = get_updates(contraction_level=contraction_level,
+                                learning_rate=learning_rate)
+    train_ca = theano.function(
+        [index], [T.mean(ca.L_rec), ca.L_jacob], updates=updates,
+        givens={x: train_set_x[index * batch_size:(index + 1) * batch_size]})
+    return ca, train_ca
 
 
 class TrainingResult(object):
@@ -274,117 +315,37 @@ class TrainingResult(object):
         self.filters_path = filters_path
 
 
-class ConfigError(ValueError):
-    """A hyperparameter or output folder the training cannot use."""
-
-
-def is_integer(value):
-    """An int or numpy integer, but not a bool."""
-    return isinstance(value, (int, numpy.integer)) and \
-        not isinstance(value, bool)
-
-
-def check_hyperparameters(learning_rate, training_epochs, batch_size,
-                          contraction_level, n_hidden):
-    """Raise ConfigError for values training cannot use."""
-    for name, value in [('training_epochs', training_epochs),
-                        ('batch_size', batch_size), ('n_hidden', n_hidden)]:
-        if not is_integer(value) or value < 1:
-            raise ConfigError('%s must be a positive integer, got %r'
-                              % (name, value))
-    if not (numpy.isfinite(learning_rate) and learning_rate > 0):
-        raise ConfigError('learning_rate must be a positive finite number, '
-                          'got %r' % (learning_rate,))
-    if not (numpy.isfinite(contraction_level) and contraction_level >= 0):
-        raise ConfigError('contraction_level must be a finite number >= 0, '
-                          'got %r' % (contraction_level,))
-
-
-def prepare_output_folder(output_folder):
-    """Create output_folder if needed; ConfigError if it cannot be written
-    (checked by writing a file there, which also holds for root)."""
-    fix = 'choose another with --output-folder'
-    try:
-        os.makedirs(output_folder, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output_folder):
-            pass
-    except OSError as e:
-        raise ConfigError('cannot write to the output folder %s (%s): %s'
-                          % (output_folder, e.strerror or e, fix))
-
-
 def save_filters(W, path, tile_shape=(10, 10)):
     """Write the first filters (columns of W, 28x28 each) as a PNG."""
     image = PIL.Image.fromarray(tile_raster_images(
         X=W.T, img_shape=(28, 28), tile_shape=tile_shape,
         tile_spacing=(1, 1)))
-    with atomic_write(path) as f:
+    with outputs.atomic_write(path) as f:
         image.save(f, format='PNG')
-
-
-GRADIENTS = ('fused', 'T.grad')
-
-
-def build_training(train_set_x, batch_size, n_hidden, seed,
-                   contraction_level, learning_rate, gradient='fused'):
-    """A new cA and its compiled SGD step, as test_cA trains them.
-
-    gradient: 'fused' (get_fused_cost_updates, the fast one) or 'T.grad'
-    (get_cost_updates). Returns (ca, train_ca): train_ca(i) trains on
-    minibatch i of the shared train_set_x and returns [mean L_rec, L_jacob]
-    computed before the step.
-    """
-    index = T.lscalar('index')
-    x = T.matrix('x')
-    ca = cA(numpy_rng=numpy.random.RandomState(seed), input=x,
-            n_visible=train_set_x.get_value(borrow=True).shape[1],
-            n_hidden=n_hidden, n_batchsize=batch_size)
-    get_updates = (ca.get_fused_cost_updates if gradient == 'fused'
-                   else ca.get_cost_updates)
-    cost, updates = get_updates(contraction_level=contraction_level,
-                                learning_rate=learning_rate)
-    train_ca = theano.function(
-        [index], [T.mean(ca.L_rec), ca.L_jacob], updates=updates,
-        givens={x: train_set_x[index * batch_size:(index + 1) * batch_size]})
-    return ca, train_ca
 
 
 CHECKPOINT_NAME = 'cae_checkpoint.npz'
 FILTERS_NAME = 'cae_filters.png'
+AE_FILTERS_NAME = 'ae_filters.png'  # at contraction_level 0: a plain AE
 
 
-class DivergenceError(Exception):
-    """The cost became NaN or infinite: SGD diverged."""
+def filters_name(contraction_level):
+    return FILTERS_NAME if contraction_level > 0 else AE_FILTERS_NAME
 
 
-class TrainingInterrupted(Exception):
-    """SIGINT or SIGTERM stopped training after a minibatch; a checkpoint
-    and the filters of the current model were written."""
-
-    def __init__(self, message, signum, checkpoint_path, filters_path):
-        super().__init__(message)
-        self.signum = signum
-        self.checkpoint_path = checkpoint_path
-        self.filters_path = filters_path
-
-
-def resume_command(**kwargs):
-    """The command line that resumes a run made with these keywords."""
-    defaults = {name: p.default for name, p
-                in inspect.signature(test_cA).parameters.items()}
-    flags = {'training_epochs': '--epochs'}
-    words = ['python', 'cA.py', '--resume']
-    for name, value in kwargs.items():
-        if name in defaults and value != defaults[name]:
-            words += [flags.get(name, '--' + name.replace('_', '-')),
-                      str(value)]
-    return ' '.join(words)
+def check_settings(learning_rate, training_epochs, batch_size,
+                   contraction_level, n_hidden, seed, gradient):
+    """ConfigError for a value test_cA cannot train with."""
+    checks.autoencoder_training(learning_rate, training_epochs, batch_size,
+                                contraction_level, n_hidden, seed)
+    checks.one_of('gradient', gradient, GRADIENTS)
 
 
 def test_cA(learning_rate=0.01, training_epochs=20,
             dataset=mnist_data.DEFAULT_PATH, batch_size=10,
             output_folder='cA_plots', contraction_level=0.1, n_hidden=500,
-            seed=123, gradient='fused', resume=False, log=None):
+            seed=123, gradient='fused', resume=False, restart=False,
+            log=None):
     """Train a cA on MNIST with plain minibatch SGD; write its filters.
 
     The hyperparameters are the tutorial's: 500 hidden units, minibatches
@@ -393,196 +354,127 @@ def test_cA(learning_rate=0.01, training_epochs=20,
     hand-derived step ('fused', the default) or T.grad's ('T.grad'): the
     same math, see cA.get_fused_cost_updates. One line per epoch goes to
     ``log`` (default: sys.stdout). Writes output_folder/cae_filters.png
-    and returns a TrainingResult.
+    (ae_filters.png at contraction_level 0, a plain auto-encoder) and
+    returns a TrainingResult.
 
-    After every epoch the state is saved to output_folder/
-    cae_checkpoint.npz (checkpoints.py); ``resume=True`` goes on from it,
-    and ends with the parameters an uninterrupted run would have had. The
-    checkpoint must come from a run with the same settings and data (a
-    larger training_epochs is allowed). SIGINT or SIGTERM stops training
-    after the current minibatch, saves a checkpoint and the filters, and
-    raises TrainingInterrupted. A NaN or infinite cost raises
-    DivergenceError at once, leaving the last checkpoint as it was.
+    The run holds output_folder for itself (outputs.OutputFolder) and
+    writes a checkpoint there after every epoch; ``resume=True`` goes on
+    from it, and ends with the parameters an uninterrupted run would have
+    had; an unfinished checkpoint is replaced only with ``restart=True``.
+    SIGINT or SIGTERM stops training after the current minibatch, saves a
+    checkpoint and the filters, and raises TrainingInterrupted; a NaN or
+    infinite cost raises DivergenceError (checkpoints.py).
     """
     log = sys.stdout if log is None else log
-    check_hyperparameters(learning_rate, training_epochs, batch_size,
-                          contraction_level, n_hidden)
-    if gradient not in GRADIENTS:
-        raise ConfigError('gradient must be one of %s, got %r'
-                          % (', '.join(GRADIENTS), gradient))
-    prepare_output_folder(output_folder)
-    checkpoint_path = os.path.join(output_folder, CHECKPOINT_NAME)
-    filters_path = os.path.join(output_folder, FILTERS_NAME)
-    for path in (checkpoint_path, filters_path):
-        remove_stale_temporaries(path)  # left by a killed run
-    datasets = load_data(dataset)
-    train_set_x, train_set_y = datasets[0]
-    n_train = train_set_x.get_value(borrow=True).shape[0]
-    if batch_size > n_train:
-        raise ConfigError('batch_size %d is larger than the training set '
-                          '(%d examples)' % (batch_size, n_train))
-    n_train_batches = -(-n_train // batch_size)  # the last may be shorter
-    settings = dict(learning_rate=float(learning_rate),
-                    batch_size=int(batch_size),
-                    contraction_level=float(contraction_level),
-                    n_hidden=int(n_hidden), seed=int(seed), gradient=gradient,
-                    floatX=theano.config.floatX,
-                    data_sha256=checkpoints.data_fingerprint(
-                        train_set_x.get_value(borrow=True)))
+    check_settings(learning_rate, training_epochs, batch_size,
+                   contraction_level, n_hidden, seed, gradient)
+    with outputs.OutputFolder(output_folder) as folder:
+        filters_path = folder.path(filters_name(contraction_level))
+        run = checkpoints.TrainingRun(folder.path(CHECKPOINT_NAME),
+                                      resume=resume, restart=restart, log=log)
+        run.check_can_start()
+        for path in (run.path, filters_path):
+            outputs.remove_dead_temporaries(path)
+        train_set_x = load_data(dataset, log=log)[0][0]
+        n_train, n_visible = train_set_x.get_value(borrow=True).shape
+        checks.batch_fits(batch_size, n_train)
+        n_train_batches = -(-n_train // batch_size)  # the last may be short
+        shapes = {'W': (n_visible, n_hidden), 'b': (n_hidden,),
+                  'b_prime': (n_visible,)}
+        costs = run.start(training_epochs, n_train_batches, training_settings(
+            train_set_x, learning_rate, batch_size, contraction_level,
+            n_hidden, seed, gradient), shapes)
+        outputs.check_free_space(folder.folder, checkpoints.checkpoint_size(
+            shapes, theano.config.floatX, costs.shape), 'the checkpoint')
+        ca, train_ca = compile_training(train_set_x, batch_size, n_hidden,
+                                        seed, contraction_level,
+                                        learning_rate, gradient, log)
+        run.restore(ca.params, on_stop=lambda: 'filters ' +
+                    save_filters_of(ca, filters_path))
 
-    costs = numpy.zeros((training_epochs, n_train_batches, 2))
-    start_epoch, start_batch = 0, 0
-    if resume:
-        saved = checkpoints.load_checkpoint(checkpoint_path)
-        checkpoints.check_settings_match(checkpoint_path, saved['settings'],
-                                         settings)
-        if saved['epoch'] > training_epochs:
-            raise ConfigError('%s has %d epochs done: ask for at least as '
-                              'many (--epochs %d)' % (
-                                  checkpoint_path, saved['epoch'],
-                                  saved['epoch']))
-        rows = min(training_epochs, saved['costs'].shape[0])
-        costs[:rows] = saved['costs'][:rows]
-        start_epoch, start_batch = saved['epoch'], saved['batch']
-        print('resuming from %s at epoch %d, minibatch %d'
-              % (checkpoint_path, start_epoch + 1, start_batch + 1),
-              file=log, flush=True)
+        start_time = time.perf_counter()
+        with run.stopping_on_signals():
+            for epoch in run.epochs():
+                epoch_start = time.perf_counter()
+                for batch_index in run.minibatches(epoch):
+                    costs[epoch, batch_index] = train_ca(batch_index)
+                    run.after_minibatch(epoch, batch_index)
+                run.save(epoch + 1)
+                print('epoch %d/%d  reconstruction %.2f  jacobian_norm %.2f'
+                      '  %.1f s' % (epoch + 1, training_epochs,
+                                    costs[epoch, :, 0].mean(),
+                                    numpy.sqrt(costs[epoch, :, 1]).mean(),
+                                    time.perf_counter() - epoch_start),
+                      file=log, flush=True)
+        training_time = time.perf_counter() - start_time
 
-    ca, train_ca = build_training(train_set_x, batch_size, n_hidden, seed,
-                                  contraction_level, learning_rate, gradient)
-    names = checkpoints.PARAMS  # ca.params, in order
-    if resume:
-        for name, param in zip(names, ca.params):
-            param.set_value(saved[name])
-
-    def save_state(epoch, batch):
-        checkpoints.save_checkpoint(
-            checkpoint_path,
-            {name: p.get_value() for name, p in zip(names, ca.params)},
-            costs, epoch, batch, settings)
-
-    start_time = time.perf_counter()
-    with checkpoints.StopOnSignal() as stop:
-        for epoch in range(start_epoch, training_epochs):
-            epoch_start = time.perf_counter()
-            first = start_batch if epoch == start_epoch else 0
-            for batch_index in range(first, n_train_batches):
-                costs[epoch, batch_index] = train_ca(batch_index)
-                if not numpy.all(numpy.isfinite(costs[epoch, batch_index])):
-                    raise DivergenceError(
-                        'the cost became %s at epoch %d, minibatch %d: '
-                        'training diverged; try a smaller --learning-rate '
-                        '(it is %g); the last checkpoint, if any, is intact'
-                        % (costs[epoch, batch_index].tolist(), epoch + 1,
-                           batch_index + 1, learning_rate))
-                if stop.signum is not None:
-                    save_state(epoch, batch_index + 1)
-                    save_filters(ca.W.get_value(borrow=True), filters_path)
-                    raise TrainingInterrupted(
-                        '%s: stopped at epoch %d/%d after minibatch %d/%d; '
-                        'checkpoint %s, filters %s; resume with: %s'
-                        % (stop.name, epoch + 1, training_epochs,
-                           batch_index + 1, n_train_batches, checkpoint_path,
-                           filters_path, resume_command(
-                               learning_rate=learning_rate,
-                               training_epochs=training_epochs,
-                               dataset=dataset, batch_size=batch_size,
-                               output_folder=output_folder,
-                               contraction_level=contraction_level,
-                               n_hidden=n_hidden, seed=seed,
-                               gradient=gradient)),
-                        stop.signum, checkpoint_path, filters_path)
-            save_state(epoch + 1, 0)
-            print('epoch %d/%d  reconstruction %.2f  jacobian_norm %.2f  '
-                  '%.1f s' % (epoch + 1, training_epochs,
-                              costs[epoch, :, 0].mean(),
-                              numpy.sqrt(costs[epoch, :, 1]).mean(),
-                              time.perf_counter() - epoch_start),
-                  file=log, flush=True)
-    training_time = time.perf_counter() - start_time
-    print('trained %d epochs in %.2f min (%.1f s)'
-          % (training_epochs - start_epoch, training_time / 60,
-             training_time), file=log, flush=True)
-
-    save_filters(ca.W.get_value(borrow=True), filters_path)
-    print('filters written to %s' % filters_path, file=log, flush=True)
+        save_filters_of(ca, filters_path)
+    n_trained = training_epochs - run.start_epoch
+    print('trained %d epoch%s in %.2f min (%.1f s); filters written to %s'
+          % (n_trained, '' if n_trained == 1 else 's', training_time / 60,
+             training_time, filters_path), file=log, flush=True)
     return TrainingResult(ca, costs, training_time, filters_path)
 
 
-test_cA.__test__ = False  # a training function, not a pytest test
+test_cA.__test__ = False  # pytest would collect test_* from `from cA import`
 
 
-def parse_args(argv=None):
-    """The command line; every default comes from test_cA's signature."""
-    defaults = {name: p.default for name, p
-                in inspect.signature(test_cA).parameters.items()}
-    parser = argparse.ArgumentParser(
-        description='Train a contractive auto-encoder on MNIST and write '
-                    'its filters as a PNG.')
-    parser.add_argument('--learning-rate', type=float,
-                        default=defaults['learning_rate'],
-                        help='SGD step size (default: %(default)s)')
-    parser.add_argument('--epochs', type=int, dest='training_epochs',
-                        default=defaults['training_epochs'],
-                        help='passes over the training set '
-                             '(default: %(default)s)')
-    parser.add_argument('--dataset', default=defaults['dataset'],
-                        help='the mnist.pkl.gz file; fetched when missing '
-                             '(default: data/mnist.pkl.gz)')
-    parser.add_argument('--batch-size', type=int,
-                        default=defaults['batch_size'],
-                        help='examples per minibatch (default: %(default)s)')
-    parser.add_argument('--output-folder',
-                        default=defaults['output_folder'],
-                        help='where cae_filters.png is written '
-                             '(default: %(default)s)')
-    parser.add_argument('--contraction-level', type=float,
-                        default=defaults['contraction_level'],
-                        help='lambda, the weight of the Jacobian penalty; '
-                             '0 trains a plain auto-encoder '
-                             '(default: %(default)s)')
-    parser.add_argument('--n-hidden', type=int,
-                        default=defaults['n_hidden'],
-                        help='hidden units (default: %(default)s)')
-    parser.add_argument('--seed', type=int, default=defaults['seed'],
-                        help='seed of the RandomState that draws W '
-                             '(default: %(default)s)')
-    parser.add_argument('--gradient', choices=GRADIENTS,
-                        default=defaults['gradient'],
-                        help="how the SGD step is computed: 'fused' (the "
-                             "hand-derived gradient, faster) or 'T.grad' "
-                             "(Theano's symbolic gradient); the same math "
-                             "(default: %(default)s)")
-    parser.add_argument('--resume', action='store_true',
-                        help='go on from the checkpoint in the output '
-                             'folder (same settings and data); a larger '
-                             '--epochs trains on')
-    return parser.parse_args(argv)
+def save_filters_of(ca, path):
+    save_filters(ca.W.get_value(borrow=True), path)
+    return path
 
 
-def run_reporting_errors(function, **kwargs):
-    """Call function(**kwargs) for a command line; returns the exit code.
+def compile_training(train_set_x, batch_size, n_hidden, seed,
+                     contraction_level, learning_rate, gradient, log):
+    """build_training, saying what it does: the first compilation of the
+    stack's C code takes a minute or two; later runs reuse its cache."""
+    print('compiling the training step with %s...' % NAME, file=log,
+          flush=True)
+    start = time.perf_counter()
+    ca, train_ca = build_training(train_set_x, batch_size, n_hidden, seed,
+                                  contraction_level, learning_rate, gradient)
+    print('compiled in %.1f s' % (time.perf_counter() - start), file=log,
+          flush=True)
+    return ca, train_ca
 
-    A user's mistake (ConfigError, mnist_data.DatasetError,
-    checkpoints.CheckpointError) or a diverged training becomes one
-    ``error:`` line on stderr and exit code 2, without a traceback; an
-    interrupted training prints where its checkpoint is and exits with
-    128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
-    """
-    try:
-        function(**kwargs)
-    except (ConfigError, mnist_data.DatasetError, DivergenceError,
-            checkpoints.CheckpointError) as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 2
-    except TrainingInterrupted as e:
-        print(str(e), file=sys.stderr)
-        return 128 + e.signum
-    return 0
+
+def training_settings(train_set_x, learning_rate, batch_size,
+                      contraction_level, n_hidden, seed, gradient):
+    """What a resumed run must share with the checkpoint's run."""
+    return dict(learning_rate=float(learning_rate), batch_size=int(batch_size),
+                contraction_level=float(contraction_level),
+                n_hidden=int(n_hidden), seed=int(seed), gradient=gradient,
+                floatX=theano.config.floatX,
+                data_sha256=checkpoints.data_fingerprint(
+                    train_set_x.get_value(borrow=True)))
 
 
 def main(argv=None):
-    return run_reporting_errors(test_cA, **vars(parse_args(argv)))
+    parser = cli.parser_for(test_cA, 'Train a contractive auto-encoder on '
+                                     'MNIST and write its filters as a PNG.')
+    cli.add(parser, '--learning-rate', type=float)
+    cli.add(parser, '--epochs', 'training_epochs', type=int,
+            help='passes over the training set (default: %(default)s)')
+    cli.add(parser, '--dataset')
+    cli.add(parser, '--batch-size', type=int)
+    cli.add(parser, '--output-folder',
+            help='where cae_filters.png and the checkpoint are written; one '
+                 'run at a time per folder (default: %(default)s)')
+    cli.add(parser, '--contraction-level', type=float)
+    cli.add(parser, '--n-hidden', type=int,
+            help='hidden units (default: %(default)s)')
+    cli.add(parser, '--seed', type=int)
+    cli.add(parser, '--gradient', choices=GRADIENTS,
+            help="how the SGD step is computed: 'fused' (the hand-derived "
+                 "gradient, faster) or 'T.grad' (the stack's symbolic "
+                 "gradient); the same math (default: %(default)s)")
+    cli.add(parser, '--resume', action='store_true',
+            help='go on from the checkpoint in the output folder (same '
+                 'settings and data); a larger --epochs trains on')
+    cli.add(parser, '--restart', action='store_true',
+            help='start over even though the output folder holds an '
+                 'unfinished checkpoint (it is replaced)')
+    return cli.main(test_cA, parser, argv, resume_flag='--resume')
 
 
 if __name__ == '__main__':

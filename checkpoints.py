@@ -1,33 +1,75 @@
-"""Checkpoints and interrupts for long training runs (used by cA.test_cA).
+"""Checkpoints, resume, interrupts and divergence for long training runs.
 
-A checkpoint is a numpy ``.npz`` file, written atomically (temporary file,
-fsync, rename: utils.atomic_write) and read with ``allow_pickle=False``, so
-that loading one can run no code. It holds everything SGD needs to go on
+``TrainingRun`` is what cA.test_cA's loop calls between its steps::
+
+    run = TrainingRun(path, resume, restart)
+    run.check_can_start()              # before any data is loaded
+    costs = run.start(n_epochs, n_batches, settings, shapes)
+    run.restore(params)                # once they exist
+    with run.stopping_on_signals():
+        for epoch in run.epochs():
+            for i in run.minibatches(epoch):
+                costs[epoch, i] = train(i)
+                run.after_minibatch(epoch, i)   # divergence, Ctrl-C
+            run.save(epoch + 1)                 # the checkpoint
+
+A checkpoint is a numpy ``.npz`` file holding everything SGD needs to go on
 exactly where it stopped: the parameters, the position (the epoch under
 way and the next minibatch), the cost history, the hyperparameters and a
 fingerprint of the training data. SGD has no other state, so a resumed run
 ends with the same parameters, bit for bit, as one that never stopped.
+It is written atomically (outputs.atomic_write) and read without trusting
+it: no pickles, every array's header checked against the shape this run
+expects before its data is read, every number checked; a file that does
+not pass raises CheckpointError, saying what is wrong and that the file
+was left as it is.
 
-``StopOnSignal`` turns SIGINT (Ctrl-C) and SIGTERM into a flag that the
-training loop reads after each minibatch, so that it stops between two
-steps, never in the middle of one.
+Starting without ``resume`` in a folder whose checkpoint is unfinished is
+refused (CheckpointError): the work it holds is not thrown away unless
+``restart`` says so. A finished run's checkpoint is replaced by a new run,
+as its other outputs are.
+
+SIGINT (Ctrl-C) and SIGTERM set a flag that the loop reads after each
+minibatch: the run stops between two steps, writes a checkpoint and raises
+TrainingInterrupted. A second signal acts as usual (Ctrl-C twice aborts).
+A NaN or infinite cost raises DivergenceError at once, leaving the last
+checkpoint as it was.
 """
+import contextlib
 import hashlib
+import os
 import signal
 import threading
+import zipfile
+import zlib
 
 import numpy
 
-from utils import atomic_write
+from outputs import atomic_write
 
 FORMAT = 1
+# every refusal ends so: nothing was changed, and how to go on
+LEFT_AS_IT_IS = ('; it was left as it is: start over with --restart, or use '
+                 'another --output-folder')
 PARAMS = ('W', 'b', 'b_prime')
-ARRAYS = PARAMS + ('costs',)
-SCALARS = ('epoch', 'batch')
+SCALARS = ('epoch', 'batch', 'format')
 
 
 class CheckpointError(Exception):
     """A checkpoint that is missing, unreadable or of another run."""
+
+
+class DivergenceError(Exception):
+    """The cost became NaN or infinite: SGD diverged."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM stopped training after a minibatch; a checkpoint
+    was written (see the message)."""
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.signum = signum
 
 
 def data_fingerprint(array):
@@ -39,52 +81,152 @@ def data_fingerprint(array):
     return digest.hexdigest()
 
 
+def checkpoint_size(shapes, dtype, costs_shape):
+    """An upper bound of a checkpoint's size in bytes, for the free-space
+    check before training: the parameters of the given shapes and dtype,
+    the float64 cost history, and room for the headers and settings."""
+    n_values = sum(int(numpy.prod(shape)) for shape in shapes.values())
+    return (n_values * numpy.dtype(dtype).itemsize +
+            8 * int(numpy.prod(costs_shape)) + 64 * 1024)
+
+
 def save_checkpoint(path, params, costs, epoch, batch, settings):
     """Write a checkpoint atomically.
 
     params: {'W': ..., 'b': ..., 'b_prime': ...} numpy arrays.
-    costs: the (training_epochs, n_batches, 2) cost history so far.
-    epoch, batch: where training goes on: epoch `epoch` (0-based) from its
-        minibatch `batch`; (training_epochs, 0) once training is done.
+    costs: the (n_epochs, n_batches, 2) cost history so far.
+    epoch, batch: where training goes on: epoch ``epoch`` (0-based) from its
+        minibatch ``batch``; (n_epochs, 0) once training is done.
     settings: {name: number or string}: the hyperparameters and the data
         fingerprint, which a resumed run must match.
     """
     arrays = {name: numpy.asarray(params[name]) for name in PARAMS}
-    arrays['costs'] = numpy.asarray(costs)
-    arrays['epoch'] = numpy.asarray(epoch)
-    arrays['batch'] = numpy.asarray(batch)
-    arrays['format'] = numpy.asarray(FORMAT)
+    arrays['costs'] = numpy.asarray(costs, dtype=numpy.float64)
+    arrays.update(epoch=numpy.asarray(epoch), batch=numpy.asarray(batch),
+                  format=numpy.asarray(FORMAT))
     for name, value in settings.items():
         arrays['setting_' + name] = numpy.asarray(value)
     with atomic_write(path) as f:
         numpy.savez(f, **arrays)
 
 
-def load_checkpoint(path):
-    """Read a checkpoint: a dict with the arrays of ARRAYS, the ints of
-    SCALARS and 'settings'. CheckpointError if it cannot be used."""
-    fix = 'delete it to start afresh, or resume from another folder'
+# ---- reading, without trusting the file -------------------------------------
+
+def _read_member(archive, name, shape=None, kinds='f'):
+    """The array ``name`` of the npz archive, with its header checked before
+    its data is read: of the given shape (None: any), of a numpy kind in
+    ``kinds``, small enough for that shape. ValueError says what is off."""
+    with archive.open(name + '.npy') as f:
+        version = numpy.lib.format.read_magic(f)
+        read_header = {(1, 0): numpy.lib.format.read_array_header_1_0,
+                       (2, 0): numpy.lib.format.read_array_header_2_0}
+        if version not in read_header:
+            raise ValueError('%s: unknown .npy version %s' % (name, version))
+        found_shape, fortran, dtype = read_header[version](f)
+        if dtype.hasobject or dtype.kind not in kinds:
+            raise ValueError('%s has dtype %s' % (name, dtype))
+        if shape is not None and found_shape != tuple(shape):
+            raise ValueError('%s has shape %s where this run needs %s'
+                             % (name, found_shape, tuple(shape)))
+        if shape is None and len(found_shape) > 0:
+            raise ValueError('%s has shape %s where a single value belongs'
+                             % (name, found_shape))
+        count = int(numpy.prod(found_shape))
+        data = f.read(count * dtype.itemsize + 1)
+    if len(data) != count * dtype.itemsize:
+        raise ValueError('%s holds %d bytes of data where its shape needs %d'
+                         % (name, len(data), count * dtype.itemsize))
+    array = numpy.frombuffer(data, dtype=dtype)
+    return array.reshape(found_shape, order='F' if fortran else 'C').copy()
+
+
+def read_checkpoint(path, shapes=None, settings=None):
+    """The contents of a checkpoint: {'W', 'b', 'b_prime', 'costs': arrays,
+    'epoch', 'batch': ints, 'settings': dict}.
+
+    shapes: {name: shape} that this run needs (W, b, b_prime, costs);
+    None reads whatever shapes the file has (to look at it before the data
+    is loaded). settings: this run's, which the checkpoint's must match
+    (checked before any array is read). CheckpointError names what is
+    wrong.
+    """
+    shapes = shapes or {}
     try:
-        with numpy.load(path, allow_pickle=False) as saved:
-            contents = {name: saved[name] for name in saved.files}
+        with zipfile.ZipFile(path) as archive:
+            names = {n[:-len('.npy')] for n in archive.namelist()
+                     if n.endswith('.npy')}
+            missing = [n for n in PARAMS + ('costs',) + SCALARS
+                       if n not in names]
+            if missing:
+                raise ValueError('it is not a checkpoint of cA.py (missing '
+                                 '%s)' % ', '.join(missing))
+            contents = {n: _read_member(archive, n, kinds='iu')
+                        for n in SCALARS}
+            if int(contents['format']) != FORMAT:
+                raise ValueError('it is of another format (%d, not %d)'
+                                 % (contents['format'], FORMAT))
+            saved_settings = {
+                name[len('setting_'):]: _read_member(
+                    archive, name, kinds='iufbU').item()
+                for name in sorted(names) if name.startswith('setting_')}
+            if settings is not None:
+                check_settings_match(path, saved_settings, settings)
+            costs_shape = shapes.get('costs')
+            contents['costs'] = _read_member(archive, 'costs', costs_shape,
+                                             'f') if costs_shape else \
+                _read_any(archive, 'costs', 3)
+            for name in PARAMS:
+                contents[name] = _read_member(archive, name, shapes[name]) \
+                    if name in shapes else _read_any(archive, name, None)
     except FileNotFoundError:
         raise CheckpointError('no checkpoint at %s to resume from: run '
                               'without --resume to start training' % path)
-    except (OSError, ValueError, EOFError) as e:
-        raise CheckpointError('the checkpoint %s cannot be read (%s): %s'
-                              % (path, str(e).splitlines()[0], fix))
-    missing = [name for name in ARRAYS + SCALARS + ('format',)
-               if name not in contents]
-    if missing or int(contents['format']) != FORMAT:
-        raise CheckpointError('%s is not a checkpoint of this version of '
-                              'cA.py (%s): %s'
-                              % (path, 'missing ' + ', '.join(missing)
-                                 if missing else 'another format', fix))
-    checkpoint = {name: contents[name] for name in ARRAYS}
-    checkpoint.update({name: int(contents[name]) for name in SCALARS})
-    checkpoint['settings'] = {
-        name[len('setting_'):]: value.item()
-        for name, value in contents.items() if name.startswith('setting_')}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile,
+            zlib.error, NotImplementedError) as e:
+        raise CheckpointError('the checkpoint %s cannot be used (%s)%s' % (
+            path, ' '.join(str(e).split()), LEFT_AS_IT_IS))
+    return _checked(path, contents, saved_settings)
+
+
+def _read_any(archive, name, ndim):
+    """A member whose shape is not known in advance (ndim checked)."""
+    with archive.open(name + '.npy') as f:
+        numpy.lib.format.read_magic(f)
+        shape = numpy.lib.format.read_array_header_1_0(f)[0]
+    if ndim is not None and len(shape) != ndim:
+        raise ValueError('%s has %d dimensions, not %d'
+                         % (name, len(shape), ndim))
+    # a checkpoint of this project is a few MB; refuse a huge header
+    if int(numpy.prod(shape)) > 50_000_000:
+        raise ValueError('%s claims %s elements' % (name, shape))
+    return _read_member(archive, name, shape)
+
+
+def _checked(path, contents, settings):
+    """CheckpointError for numbers no run of cA.py writes."""
+    def refuse(what):
+        raise CheckpointError('the checkpoint %s cannot be used (%s)%s'
+                              % (path, what, LEFT_AS_IT_IS))
+    costs = contents['costs']
+    if costs.ndim != 3 or costs.shape[2] != 2:
+        refuse('its cost history has shape %s' % (costs.shape,))
+    n_epochs, n_batches = costs.shape[:2]
+    epoch, batch = int(contents['epoch']), int(contents['batch'])
+    # batch == n_batches: a signal came after the epoch's last minibatch
+    if not (0 <= epoch <= n_epochs and 0 <= batch <= n_batches) or \
+            (epoch == n_epochs and batch != 0):
+        refuse('its position, epoch %d minibatch %d, is outside its %d '
+               'epochs of %d minibatches' % (epoch, batch, n_epochs,
+                                             n_batches))
+    for name in PARAMS:
+        if not numpy.all(numpy.isfinite(contents[name])):
+            refuse('%s holds NaN or infinite values' % name)
+    W, b, b_prime = (contents[name] for name in PARAMS)
+    if W.ndim != 2 or b.shape != W.shape[1:] or b_prime.shape != W.shape[:1]:
+        refuse('W, b and b_prime have shapes %s, %s, %s that do not fit '
+               'together' % (W.shape, b.shape, b_prime.shape))
+    checkpoint = {name: contents[name] for name in PARAMS + ('costs',)}
+    checkpoint.update(epoch=epoch, batch=batch, settings=settings)
     return checkpoint
 
 
@@ -97,9 +239,11 @@ def check_settings_match(path, saved, current):
     if differ:
         raise CheckpointError(
             'cannot resume from %s: it belongs to another run: %s; resume '
-            'with the same settings, or start afresh without --resume'
-            % (path, '; '.join(differ)))
+            'with the same settings%s' % (path, '; '.join(differ),
+                                          LEFT_AS_IT_IS))
 
+
+# ---- signals -----------------------------------------------------------------
 
 class StopOnSignal(object):
     """Within ``with StopOnSignal() as stop:``, SIGINT and SIGTERM set
@@ -132,3 +276,132 @@ class StopOnSignal(object):
     @property
     def name(self):
         return signal.Signals(self.signum).name
+
+
+# ---- the run -------------------------------------------------------------------
+
+class TrainingRun(object):
+    """The machinery that keeps a training loop safe (see the module
+    docstring for how a loop uses it).
+
+    path: the checkpoint file. resume: go on from it. restart: replace it
+    even when it is unfinished. log: where the resume line goes.
+    """
+
+    def __init__(self, path, resume=False, restart=False, log=None):
+        self.path = path
+        self.resume, self.restart = resume, restart
+        self.log = log
+        self.params = self.costs = self.settings = self.on_stop = None
+        self._saved_params = None
+        self.n_epochs = self.n_batches = 0
+        self.start_epoch, self.start_batch = 0, 0
+        self._stop = None
+
+    def check_can_start(self):
+        """Before any data is loaded: CheckpointError when there is no
+        checkpoint to resume, or when a fresh start would throw away an
+        unfinished one."""
+        if self.resume and self.restart:
+            raise CheckpointError('--resume and --restart exclude each '
+                                  'other: give one')
+        if self.resume:
+            read_checkpoint(self.path)  # it exists, and it reads
+        if self.resume or self.restart or not os.path.exists(self.path):
+            return
+        try:
+            saved = read_checkpoint(self.path)
+        except CheckpointError as e:
+            print('note: %s will be replaced: %s' % (self.path, e),
+                  file=self.log, flush=True)
+            return
+        planned = saved['costs'].shape[0]
+        if saved['epoch'] < planned:
+            raise CheckpointError(
+                '%s holds an unfinished run (%d of %d epochs done): resume '
+                'it with --resume, or start over with --restart, which '
+                'replaces it' % (self.path, saved['epoch'], planned))
+
+    def start(self, n_epochs, n_batches, settings, shapes):
+        """The cost history (n_epochs, n_batches, 2) for the loop to fill
+        in. settings: the hyperparameters and data fingerprint, which a
+        resumed run must match; shapes: {'W': ..., 'b': ..., 'b_prime': ...}
+        of this run's parameters. On resume, the checkpoint is read and
+        checked against both before anything is compiled, and the history
+        is restored (the parameters are restored by ``restore``)."""
+        self.settings = settings
+        self.n_epochs, self.n_batches = n_epochs, n_batches
+        self.costs = numpy.zeros((n_epochs, n_batches, 2))
+        if not self.resume:
+            return self.costs
+        saved = read_checkpoint(self.path, shapes, settings)
+        if saved['costs'].shape[1] != n_batches:
+            raise CheckpointError('cannot resume from %s: its epochs have %d '
+                                  'minibatches, this run\'s %d%s' % (
+                                      self.path, saved['costs'].shape[1],
+                                      n_batches, LEFT_AS_IT_IS))
+        if saved['epoch'] > n_epochs:
+            raise CheckpointError('%s has %d epochs done: ask for at least '
+                                  'as many (--epochs %d)%s' % (
+                                      self.path, saved['epoch'],
+                                      saved['epoch'], LEFT_AS_IT_IS))
+        rows = min(n_epochs, saved['costs'].shape[0])
+        self.costs[:rows] = saved['costs'][:rows]
+        self._saved_params = {name: saved[name] for name in PARAMS}
+        self.start_epoch, self.start_batch = saved['epoch'], saved['batch']
+        return self.costs
+
+    def restore(self, params, on_stop=None):
+        """Take the parameters (shared variables W, b, b_prime) that the
+        loop trains; on resume, set them to the checkpoint's. on_stop: called
+        after the checkpoint when a signal stops the run; returns a phrase
+        naming what it wrote (the filters)."""
+        self.params, self.on_stop = params, on_stop
+        if not self.resume:
+            return
+        for name, param in zip(PARAMS, params):
+            param.set_value(self._saved_params[name].astype(param.dtype))
+        print('resuming from %s at epoch %d, minibatch %d'
+              % (self.path, self.start_epoch + 1, self.start_batch + 1),
+              file=self.log, flush=True)
+
+    def epochs(self):
+        return range(self.start_epoch, self.n_epochs)
+
+    def minibatches(self, epoch):
+        first = self.start_batch if epoch == self.start_epoch else 0
+        return range(first, self.n_batches)
+
+    @contextlib.contextmanager
+    def stopping_on_signals(self):
+        with StopOnSignal() as self._stop:
+            yield
+        self._stop = None
+
+    def after_minibatch(self, epoch, batch):
+        """Raise DivergenceError on a NaN or infinite cost; on a signal,
+        save and raise TrainingInterrupted."""
+        cost = self.costs[epoch, batch]
+        if not numpy.all(numpy.isfinite(cost)):
+            raise DivergenceError(
+                'the cost became %s at epoch %d, minibatch %d: training '
+                'diverged; try a smaller --learning-rate (it is %g); the '
+                'last checkpoint, if any, is intact'
+                % (cost.tolist(), epoch + 1, batch + 1,
+                   self.settings['learning_rate']))
+        if self._stop is not None and self._stop.signum is not None:
+            self.save(epoch, batch + 1)
+            wrote = self.on_stop() if self.on_stop else ''
+            raise TrainingInterrupted(
+                '%s: stopped at epoch %d/%d after minibatch %d/%d; '
+                'checkpoint %s%s' % (self._stop.name, epoch + 1,
+                                     self.n_epochs, batch + 1,
+                                     self.n_batches, self.path,
+                                     ', ' + wrote if wrote else ''),
+                self._stop.signum)
+
+    def save(self, epoch, batch=0):
+        """Write the checkpoint: training goes on at (epoch, batch)."""
+        save_checkpoint(self.path, {name: p.get_value(borrow=True)
+                                    for name, p in zip(PARAMS, self.params)},
+                        self.costs, epoch, batch, self.settings)

@@ -8,28 +8,34 @@ The classifier of the tutorial series, and its data loader:
 
 ``sgd_optimization_mnist`` trains it on raw MNIST pixels with early
 stopping on the validation set (the tutorial reports about 7.5 % test
-error); ``load_data`` gives the other tutorials MNIST as shared variables.
+error); ``load_data`` gives the other tutorials MNIST as shared variables;
+``EarlyStopping`` is the tutorial's patience rule, which ScA.py's
+fine-tuning uses too.
 
-    python logistic_sgd.py             # train; writes best_model.npz
-    python logistic_sgd.py --predict   # classify test digits with it
+    .venv/bin/python logistic_sgd.py             # train; writes best_model.npz
+    .venv/bin/python logistic_sgd.py --predict   # classify test digits with it
 """
-import argparse
-import inspect
+import contextlib
 import os
+import signal
 import sys
 import time
+import zipfile
 
+if __name__ == '__main__':
+    # until main() runs, Ctrl-C ends the process at once (nothing is
+    # written while the modules load), without a traceback
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+# the stack first: without one, this says what to do
+from backend import theano, T, softmax
 import numpy
 
-import theano_setup
-
-theano_setup.configure()  # before the first `import theano`: BLAS flags
-
-import theano  # noqa: E402
-import theano.tensor as T  # noqa: E402
-
-import mnist_data  # noqa: E402
-from utils import atomic_write  # noqa: E402
+import checks
+import cli
+import mnist_data
+import outputs
+from checkpoints import DivergenceError
 
 
 class LogisticRegression(object):
@@ -46,7 +52,7 @@ class LogisticRegression(object):
                               name='b', borrow=True)
         self.W = W
         self.b = b
-        self.p_y_given_x = T.nnet.softmax(T.dot(input, self.W) + self.b)  # (1)
+        self.p_y_given_x = softmax(T.dot(input, self.W) + self.b)  # (1)
         self.y_pred = T.argmax(self.p_y_given_x, axis=1)  # (2)
         self.params = [self.W, self.b]
         self.input = input
@@ -85,36 +91,56 @@ def shared_dataset(data_xy, borrow=True):
     return shared_x, T.cast(shared_y, 'int32')
 
 
-def read_data(dataset=mnist_data.DEFAULT_PATH):
+def read_data(dataset=mnist_data.DEFAULT_PATH, log=None):
     """MNIST as numpy arrays ((train_x, train_y), (valid_x, valid_y),
     (test_x, test_y)).
 
     A missing file named mnist.pkl.gz is fetched first (mnist_data.py);
     any other missing name is an error, not a download. The file is read
     with a restricted unpickler and checked; problems raise
-    mnist_data.DatasetError.
+    mnist_data.DatasetError. ``log``: where to say what is read (None:
+    nowhere).
     """
     if os.path.basename(dataset) == 'mnist.pkl.gz':
-        mnist_data.ensure_mnist(dataset)
+        mnist_data.ensure_mnist(dataset, log=log)
+    if log is not None:
+        print('reading %s' % dataset, file=log, flush=True)
     return mnist_data.read_mnist(dataset)
 
 
-def load_data(dataset=mnist_data.DEFAULT_PATH):
+def load_data(dataset=mnist_data.DEFAULT_PATH, log=None):
     """MNIST as [(train_x, train_y), (valid_x, valid_y), (test_x, test_y)]
     of shared variables (see read_data and shared_dataset)."""
-    return [shared_dataset(pair) for pair in read_data(dataset)]
+    return [shared_dataset(pair) for pair in read_data(dataset, log)]
 
 
 def save_model(classifier, path):
     """Write the classifier's W and b to an .npz file, atomically."""
-    with atomic_write(path) as f:
+    with outputs.atomic_write(path) as f:
         numpy.savez(f, W=classifier.W.get_value(), b=classifier.b.get_value())
 
 
 def load_model(path, input=None):
-    """A LogisticRegression with the W and b saved by save_model."""
-    with numpy.load(path, allow_pickle=False) as saved:
-        W, b = saved['W'], saved['b']
+    """A LogisticRegression with the W and b saved by save_model;
+    ConfigError when the file is missing or not such a model."""
+    fix = 'train one with `python logistic_sgd.py`, or give --model-path'
+    if not os.path.exists(path):
+        raise checks.ConfigError('no saved model at %s: %s' % (path, fix))
+    if not zipfile.is_zipfile(path):
+        raise checks.ConfigError('%s is not a saved model (not an .npz '
+                                 'file): %s' % (path, fix))
+    try:
+        with numpy.load(path, allow_pickle=False) as saved:
+            W, b = saved['W'], saved['b']
+    except Exception as e:  # whatever a damaged or foreign file raises
+        raise checks.ConfigError('%s is not a saved model (%s: %s): %s' % (
+            path, type(e).__name__, ' '.join(str(e).split()), fix))
+    if W.ndim != 2 or b.shape != W.shape[1:] or W.dtype.kind != 'f' or \
+            b.dtype.kind != 'f' or not numpy.all(numpy.isfinite(W)) or \
+            not numpy.all(numpy.isfinite(b)):
+        raise checks.ConfigError(
+            '%s is not a usable model (W %s %s, b %s %s, finite values '
+            'needed): %s' % (path, W.dtype, W.shape, b.dtype, b.shape, fix))
     floatX = theano.config.floatX
     return LogisticRegression(
         input=T.matrix('x') if input is None else input,
@@ -123,19 +149,58 @@ def load_model(path, input=None):
         b=theano.shared(b.astype(floatX), name='b', borrow=True))
 
 
+class EarlyStopping(object):
+    """The tutorial's patience rule for early stopping.
+
+    Training looks at the validation error from time to time (``update``).
+    A new best that improves on the old one by more than 0.5 %
+    (improvement_threshold) extends the patience to patience_increase
+    times the minibatches done so far; training stops (``should_stop``)
+    once the minibatches done reach the patience. The patience starts at
+    ``patience`` minibatches, the least that training looks at.
+    """
+
+    def __init__(self, patience, patience_increase=2,
+                 improvement_threshold=0.995):
+        self.patience = patience
+        self.patience_increase = patience_increase
+        self.improvement_threshold = improvement_threshold
+        self.best = numpy.inf
+
+    def update(self, iteration, validation_error):
+        """Record the validation error after ``iteration`` minibatches;
+        True when it is a new best."""
+        if validation_error >= self.best:
+            return False
+        if validation_error < self.best * self.improvement_threshold:
+            self.patience = max(self.patience,
+                                iteration * self.patience_increase)
+        self.best = validation_error
+        return True
+
+    def should_stop(self, iteration):
+        return self.patience <= iteration
+
+
+def check_settings(learning_rate, n_epochs, batch_size):
+    """ConfigError for a value sgd_optimization_mnist cannot train with."""
+    checks.positive_number('learning_rate', learning_rate)
+    checks.positive_int('n_epochs', n_epochs)
+    checks.positive_int('batch_size', batch_size)
+
+
 def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                            dataset=mnist_data.DEFAULT_PATH, batch_size=600,
                            model_path='best_model.npz', datasets=None,
                            log=None):
     """Train LogisticRegression by minibatch SGD with early stopping.
 
-    Early stopping as in the tutorial: look at the validation error every
-    ``validation_frequency`` minibatches; a new best that improves on the
-    old by more than 0.5 % extends the patience to twice the iterations
-    done so far; stop when the iterations reach the patience (at least
-    5,000 minibatches) or after n_epochs. The test error is measured at
-    each new best, and the best model is written to ``model_path`` (None:
-    not written).
+    Early stopping is the tutorial's (EarlyStopping, starting with a
+    patience of 5,000 minibatches), with a look at the validation error
+    every ``validation_frequency`` minibatches, or after n_epochs. The test
+    error is measured at each new best, and the best model is written to
+    ``model_path`` (None: not written; its folder is checked, and held,
+    before training).
 
     datasets: the output of load_data, or any list of three (x, y) pairs
         of shared data (e.g. learnt features); default load_data(dataset).
@@ -143,9 +208,23 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     fractions.
     """
     log = sys.stdout if log is None else log
-    if datasets is None:
-        datasets = load_data(dataset)
+    check_settings(learning_rate, n_epochs, batch_size)
+    with contextlib.ExitStack() as stack:
+        if model_path is not None:
+            stack.enter_context(outputs.OutputFolder(
+                os.path.dirname(model_path) or '.', option='--model-path'))
+        if datasets is None:
+            datasets = load_data(dataset, log)
+        return train_with_early_stopping(datasets, learning_rate, n_epochs,
+                                         batch_size, model_path, log)
+
+
+
+def train_with_early_stopping(datasets, learning_rate, n_epochs, batch_size,
+                              model_path, log):
+    """The loop of sgd_optimization_mnist, once its folder is held."""
     (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = datasets
+    checks.batch_fits(batch_size, train_x.get_value(borrow=True).shape[0])
 
     def n_batches(data_x):
         return max(1, data_x.get_value(borrow=True).shape[0] // batch_size)
@@ -179,104 +258,92 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                  (classifier.b, classifier.b - step * g_b)],
         givens={x: minibatch(train_x, index), y: minibatch(train_y, index)})
 
-    patience = 5000  # minibatches to look at, at least
-    patience_increase = 2
-    improvement_threshold = 0.995  # a relative improvement worth waiting for
-    validation_frequency = min(n_train_batches, patience // 2)
-
-    best_validation_loss = numpy.inf
+    stopping = EarlyStopping(patience=5000)
+    # look at least twice within the first patience
+    validation_frequency = min(n_train_batches, stopping.patience // 2)
     test_score = numpy.nan
     start_time = time.perf_counter()
-    done_looping = False
     epoch = 0
-    while epoch < n_epochs and not done_looping:
+    done = False
+    while epoch < n_epochs and not done:
         epoch += 1
         for minibatch_index in range(n_train_batches):
-            train_model(minibatch_index)
+            minibatch_cost = train_model(minibatch_index)
+            if not numpy.isfinite(minibatch_cost):
+                raise DivergenceError(
+                    'the cost became %s at epoch %d, minibatch %d: training '
+                    'diverged; try a smaller --learning-rate (it is %g)'
+                    % (minibatch_cost, epoch, minibatch_index + 1,
+                       learning_rate))
             iteration = (epoch - 1) * n_train_batches + minibatch_index
             if (iteration + 1) % validation_frequency == 0:
-                this_validation_loss = numpy.mean(
+                validation_error = numpy.mean(
                     [validate_model(i) for i in range(n_valid_batches)])
                 print('epoch %d  minibatch %d/%d  validation_error %.3f %%'
                       % (epoch, minibatch_index + 1, n_train_batches,
-                         this_validation_loss * 100), file=log, flush=True)
-                if this_validation_loss < best_validation_loss:
-                    if (this_validation_loss <
-                            best_validation_loss * improvement_threshold):
-                        patience = max(patience,
-                                       iteration * patience_increase)
-                    best_validation_loss = this_validation_loss
+                         validation_error * 100), file=log, flush=True)
+                if stopping.update(iteration, validation_error):
                     test_score = numpy.mean(
                         [test_model(i) for i in range(n_test_batches)])
                     print('    new best: test_error %.3f %%'
                           % (test_score * 100), file=log, flush=True)
                     if model_path is not None:
                         save_model(classifier, model_path)
-            if patience <= iteration:
-                done_looping = True
+            if stopping.should_stop(iteration):
+                done = True
                 break
     elapsed = time.perf_counter() - start_time
     print('done: best validation_error %.3f %%  test_error %.3f %%  '
           '%d epochs  %.1f s (%.1f epochs/s)'
-          % (best_validation_loss * 100, test_score * 100, epoch, elapsed,
+          % (stopping.best * 100, test_score * 100, epoch, elapsed,
              epoch / elapsed), file=log, flush=True)
-    return best_validation_loss, test_score, classifier
-
-
-sgd_optimization_mnist.__test__ = False
+    return stopping.best, test_score, classifier
 
 
 def predict(model_path='best_model.npz', dataset=mnist_data.DEFAULT_PATH,
-            n=10):
-    """Labels the saved model predicts for the first n test digits."""
+            n=10, log=None):
+    """Print the labels the saved model predicts for the first n test
+    digits, beside the true ones; returns the predictions."""
+    log = sys.stdout if log is None else log
+    checks.positive_int('n', n)
     classifier = load_model(model_path)
     predict_model = theano.function([classifier.input], classifier.y_pred)
-    test_x, _ = load_data(dataset)[2]
-    return predict_model(test_x.get_value(borrow=True)[:n])
+    test_x, test_y = read_data(dataset)[2]
+    predicted = predict_model(test_x[:n].astype(theano.config.floatX))
+    print('predicted labels of the first %d test digits: %s\n'
+          'true labels:%s %s' % (len(predicted), predicted,
+                                 ' ' * (35 + len(str(len(predicted)))),
+                                 test_y[:n]), file=log, flush=True)
+    return predicted
+
+
+def train_or_predict(predict_only, model_path, dataset, **training):
+    """What the command line does: train, or --predict with a saved model."""
+    if predict_only:
+        predict(model_path, dataset)
+    else:
+        sgd_optimization_mnist(model_path=model_path, dataset=dataset,
+                               **training)
 
 
 def main(argv=None):
-    defaults = {name: p.default for name, p in
-                inspect.signature(sgd_optimization_mnist).parameters.items()}
-    parser = argparse.ArgumentParser(
-        description='Logistic regression on raw MNIST pixels, with early '
-                    'stopping on the validation set.')
-    parser.add_argument('--learning-rate', type=float,
-                        default=defaults['learning_rate'],
-                        help='SGD step size (default: %(default)s)')
-    parser.add_argument('--epochs', type=int, dest='n_epochs',
-                        default=defaults['n_epochs'],
-                        help='most epochs to train (default: %(default)s)')
-    parser.add_argument('--batch-size', type=int,
-                        default=defaults['batch_size'],
-                        help='examples per minibatch (default: %(default)s)')
-    parser.add_argument('--dataset', default=defaults['dataset'],
-                        help='the mnist.pkl.gz file; fetched when missing '
-                             '(default: data/mnist.pkl.gz)')
-    parser.add_argument('--model-path', default=defaults['model_path'],
-                        help='where the best model is written (default: '
-                             '%(default)s)')
-    parser.add_argument('--predict', action='store_true',
+    parser = cli.parser_for(sgd_optimization_mnist,
+                            'Logistic regression on raw MNIST pixels, with '
+                            'early stopping on the validation set.')
+    cli.add(parser, '--learning-rate', type=float)
+    cli.add(parser, '--epochs', 'n_epochs', type=int,
+            help='most epochs to train (default: %(default)s)')
+    cli.add(parser, '--batch-size', type=int)
+    cli.add(parser, '--dataset')
+    cli.add(parser, '--model-path',
+            help='where the best model is written, or read by --predict '
+                 '(default: %(default)s)')
+    parser.add_argument('--predict', dest='predict_only',
+                        action='store_true',
                         help='do not train: print what the saved model '
-                             'predicts for the first 10 test digits')
-    args = parser.parse_args(argv)
-    if args.predict and not os.path.exists(args.model_path):
-        print('error: no saved model at %s: train one first with '
-              '`python logistic_sgd.py`' % args.model_path, file=sys.stderr)
-        return 2
-    try:
-        if args.predict:
-            print('predicted labels of the first 10 test digits:',
-                  predict(args.model_path, args.dataset))
-        else:
-            sgd_optimization_mnist(
-                learning_rate=args.learning_rate, n_epochs=args.n_epochs,
-                dataset=args.dataset, batch_size=args.batch_size,
-                model_path=args.model_path)
-    except mnist_data.DatasetError as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 2
-    return 0
+                             'predicts for the first 10 test digits, beside '
+                             'their true labels')
+    return cli.main(train_or_predict, parser, argv)
 
 
 if __name__ == '__main__':

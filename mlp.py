@@ -20,20 +20,15 @@ to layer at the start. The factor 4 comes from the slopes at 0: tanh'(0) =
 A stacked auto-encoder (ScA.py) builds its layers from this class and hands
 each layer's W and b to an auto-encoder, which trains them in place.
 """
+# the stack first: without one, this says what to do
+from backend import theano, T, sigmoid
 import numpy
-
-import theano_setup
-
-theano_setup.configure()  # before the first `import theano`: BLAS flags
-
-import theano  # noqa: E402
-import theano.tensor as T  # noqa: E402
 
 
 def initial_weight_bound(n_in, n_out, activation=T.tanh):
     """r of eq. (2): the half-width of W's initial uniform range."""
     bound = numpy.sqrt(6. / (n_in + n_out))
-    if activation is T.nnet.sigmoid:
+    if activation is sigmoid:
         bound *= 4
     return bound
 

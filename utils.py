@@ -1,13 +1,9 @@
-"""Helpers shared by the tutorials: filter images and atomic file writes.
+"""The tutorial series' helpers for looking at filters.
 
 ``scale_to_unit_interval`` and ``tile_raster_images`` keep the signatures
-and behaviour of the tutorial series' ``utils.py``; ``atomic_write`` is new
-and makes every output either the old file or the whole new one.
+and behaviour of the series' ``utils.py``. (Writing files safely, which the
+original did not do, lives in outputs.py.)
 """
-import contextlib
-import os
-import tempfile
-
 import numpy
 
 
@@ -75,48 +71,3 @@ def tile_raster_images(X, img_shape, tile_shape, tile_spacing=(0, 0),
             top, left = tile_row * (H + Hs), tile_col * (W + Ws)
             out_array[top:top + H, left:left + W] = image * scale
     return out_array
-
-
-def remove_stale_temporaries(path):
-    """Remove the temporary files that atomic_write(path) leaves behind
-    when its process is killed mid-write (never the file itself)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    prefix = '.' + os.path.basename(path)
-    for name in os.listdir(folder):
-        if name.startswith(prefix) and name.endswith('.tmp'):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(folder, name))
-
-
-@contextlib.contextmanager
-def atomic_write(path, mode='wb'):
-    """Open a temporary file beside ``path``; on success, move it into place.
-
-    The data is flushed and fsync'ed before ``os.replace``, which is atomic
-    on POSIX: a crash at any moment leaves either the old file or the whole
-    new one, never a truncated file. On an exception the temporary file is
-    removed and ``path`` is untouched.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path),
-                               suffix='.tmp')
-    try:
-        # mkstemp makes the file private (0600); give it the usual mode
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-    # make the rename itself durable
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

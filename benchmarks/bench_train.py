@@ -74,8 +74,7 @@ def theano_worker(variant, batch_size, steps, blocks):
     sys.path.insert(0, REPO)
     import numpy
     import cA as cA_module
-    import theano
-    import theano.tensor as T
+    from backend import theano, T
     from logistic_sgd import load_data
 
     train_set_x, _ = load_data()[0]
@@ -271,7 +270,7 @@ def main():
             if r['speedup_over_peer'] else '-'))
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     sys.path.insert(0, REPO)
-    from utils import atomic_write
+    from outputs import atomic_write
     with atomic_write(args.output, 'w') as f:
         json.dump({'machine': {'python': platform.python_version(),
                                'cpus': os.cpu_count(),

@@ -7,11 +7,8 @@ import sys
 import numpy
 import pytest
 
-import theano_setup
-
-theano_setup.configure()  # the tests import theano themselves
-
-import mnist_data  # noqa: E402
+import backend  # noqa: F401  (the stack, configured before any test imports it)
+import mnist_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

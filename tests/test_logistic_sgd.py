@@ -3,9 +3,8 @@ import os
 
 import numpy
 import pytest
-import theano
-import theano.tensor as T
 
+from backend import theano, T
 import mnist_data
 from logistic_sgd import (LogisticRegression, load_data, load_model,
                           sgd_optimization_mnist)
@@ -62,6 +61,7 @@ def test_load_data_gives_shared_floatX_x_and_int32_y(tiny_mnist):
         numpy.testing.assert_array_equal(y.eval(), ey)
 
 
+@pytest.mark.slow
 def test_early_stopping_learns_and_the_saved_model_loads_back(tiny_mnist,
                                                               tmp_path):
     model = str(tmp_path / 'best.npz')
@@ -87,3 +87,79 @@ def test_predict_without_a_model_is_a_one_line_error(tiny_mnist, tmp_path):
                     '--model-path', str(tmp_path / 'none.npz')])
     assert r.returncode == 2 and 'Traceback' not in r.stderr
     assert r.stderr.startswith('error:') and 'none.npz' in r.stderr
+
+
+# ---- the command line: every mistake is one line, before any training -------
+
+@pytest.mark.slow
+@pytest.mark.parametrize('args, message', [
+    (['--batch-size', '0'], 'error: batch_size must be a positive integer, '
+                            'got 0'),
+    (['--learning-rate', 'nan'], 'error: learning_rate must be a positive '
+                                 'finite number, got nan'),
+    (['--epochs', '-2'], 'error: n_epochs must be a positive integer, '
+                         'got -2'),
+    (['--epochs', 'x'], "error: argument --epochs: invalid int value: 'x'"),
+    (['--batch-size', '100000'], 'error: batch_size 100000 is larger than '
+                                 'the training set (230 examples)'),
+])
+def test_bad_settings_are_one_line(tiny_mnist, tmp_path, args, message):
+    model = tmp_path / 'best.npz'
+    r = run_script(['logistic_sgd.py', '--dataset', tiny_mnist,
+                    '--model-path', str(model)] + args)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr.startswith(message) and r.stderr.count('\n') == 1
+    assert 'epoch' not in r.stdout
+    assert not model.exists()
+
+
+def test_a_model_path_that_cannot_be_written_fails_before_training(
+        tiny_mnist, tmp_path):
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('not a folder')
+    r = run_script(['logistic_sgd.py', '--dataset', tiny_mnist,
+                    '--model-path', str(a_file / 'best.npz')])
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr == ('error: cannot write to the output folder %s (a file is '
+                        'in the way of the folder): choose another with '
+                        '--model-path\n' % a_file)
+    assert r.stdout == ''  # refused before reading the data
+
+
+@pytest.mark.parametrize('contents, phrase', [
+    (b'not a zip file', 'is not a saved model (not an .npz file)'),
+    (b'', 'is not a saved model (not an .npz file)'),
+    ('other arrays', 'is not a saved model (KeyError'),
+    ('NaN', 'is not a usable model'),
+])
+def test_a_damaged_model_for_predict_is_one_line(tiny_mnist, tmp_path,
+                                                 contents, phrase):
+    model = tmp_path / 'best.npz'
+    if contents == 'other arrays':
+        numpy.savez(str(model), weights=numpy.ones(3))
+    elif contents == 'NaN':
+        numpy.savez(str(model), W=numpy.full((784, 10), numpy.nan),
+                    b=numpy.zeros(10))
+    else:
+        model.write_bytes(contents)
+    before = model.read_bytes()
+    r = run_script(['logistic_sgd.py', '--predict', '--dataset', tiny_mnist,
+                    '--model-path', str(model)])
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr.startswith('error: %s' % model) and phrase in r.stderr
+    assert r.stderr.count('\n') == 1
+    assert model.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_predict_prints_the_true_labels_beside(tiny_mnist, tmp_path):
+    model = str(tmp_path / 'best.npz')
+    sgd_optimization_mnist(n_epochs=5, dataset=tiny_mnist, batch_size=20,
+                           model_path=model, log=open(os.devnull, 'w'))
+    r = run_script(['logistic_sgd.py', '--predict', '--dataset', tiny_mnist,
+                    '--model-path', model])
+    assert r.returncode == 0, r.stderr
+    _, _, (_, test_y) = mnist_data.read_mnist(tiny_mnist)
+    truth = r.stdout.splitlines()[1]
+    assert truth.startswith('true labels:') and \
+        truth.endswith(str(test_y[:10]))

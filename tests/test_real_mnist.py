@@ -9,6 +9,9 @@ import mnist_data
 from cA import cA, test_cA
 from conftest import reference_costs
 
+# trains on the real MNIST
+pytestmark = pytest.mark.slow
+
 
 def test_real_mnist_has_the_published_shape_and_label_counts(real_mnist):
     (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = \

@@ -11,6 +11,7 @@ import numpy
 import PIL.Image
 import pytest
 
+import backend
 import checkpoints
 import cA as cA_module
 from cA import test_cA
@@ -19,6 +20,9 @@ from test_mnist_data import BAD_FILES, write_gz_pickle
 
 QUIET = open(os.devnull, 'w')
 TINY = dict(batch_size=20, n_hidden=30, learning_rate=0.1)
+
+# real training processes, killed and resumed: minutes in all
+pytestmark = pytest.mark.slow
 
 
 def outputs(folder):
@@ -37,7 +41,7 @@ def test_every_epoch_leaves_a_checkpoint_that_loads_without_pickle(
         numpy.testing.assert_array_equal(saved['W'], result.ca.W.get_value())
         numpy.testing.assert_array_equal(saved['costs'], result.costs)
         assert int(saved['epoch']) == 2 and int(saved['batch']) == 0
-    settings = checkpoints.load_checkpoint(path)['settings']
+    settings = checkpoints.read_checkpoint(path)['settings']
     assert settings['learning_rate'] == 0.1 and settings['n_hidden'] == 30
     assert settings['gradient'] == 'fused' and len(settings['data_sha256']) \
         == 64
@@ -87,7 +91,8 @@ def test_resume_without_a_checkpoint_or_from_garbage(tiny_mnist, tmp_path):
         test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
                 resume=True, log=QUIET, **TINY)
     (tmp_path / cA_module.CHECKPOINT_NAME).write_bytes(b'not an npz')
-    with pytest.raises(checkpoints.CheckpointError, match='cannot be read'):
+    with pytest.raises(checkpoints.CheckpointError,
+                       match='cannot be used .File is not a zip file'):
         test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
                 resume=True, log=QUIET, **TINY)
 
@@ -168,12 +173,12 @@ def uninterrupted(medium_mnist, tmp_path_factory):
     proc = start_training(medium_mnist, folder)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    return checkpoints.load_checkpoint(
+    return checkpoints.read_checkpoint(
         os.path.join(folder, cA_module.CHECKPOINT_NAME))
 
 
 def assert_same_final_state(folder, expected):
-    got = checkpoints.load_checkpoint(
+    got = checkpoints.read_checkpoint(
         os.path.join(folder, cA_module.CHECKPOINT_NAME))
     assert (got['epoch'], got['batch']) == (6, 0)
     for name in ('W', 'b', 'b_prime', 'costs'):
@@ -187,40 +192,41 @@ def test_signal_writes_checkpoint_and_filters_then_resume_finishes(
     folder = str(tmp_path)
     checkpoint = os.path.join(folder, cA_module.CHECKPOINT_NAME)
     proc = start_training(medium_mnist, folder)
-    wait_for(checkpoint, proc)  # the end of epoch 1
-    time.sleep(0.3)  # somewhere in epoch 2
+    wait_for(checkpoint, proc)  # the end of epoch 1: the signal comes in 2
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
     assert 'Traceback' not in err
-    assert 'resume with: python cA.py --resume' in err
-    saved = checkpoints.load_checkpoint(checkpoint)
-    assert (saved['epoch'], saved['batch']) != (1, 0)  # mid-epoch
+    saved = checkpoints.read_checkpoint(checkpoint)
+    assert saved['epoch'] == 1 and saved['batch'] > 0  # mid-epoch
     with PIL.Image.open(os.path.join(folder, 'cae_filters.png')) as image:
         image.load()
         assert image.size == (289, 289)
-    # the command it printed, run as printed but for the dataset path
-    resume = err.split('resume with: ')[1].split()
-    assert resume[:3] == ['python', 'cA.py', '--resume']
-    r = run_script(resume[1:])
+    # the command it printed, pasted into a shell in the same folder
+    hint = err.split('resume with: ')[1].strip()
+    assert ' cA.py --resume ' in hint
+    r = subprocess.run(hint, shell=True, cwd=REPO, capture_output=True,
+                       text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert 'resuming from' in r.stdout
     assert_same_final_state(folder, uninterrupted)
 
 
-def test_sigkill_leaves_whole_files_and_resume_finishes(medium_mnist,
-                                                        uninterrupted,
-                                                        tmp_path):
+# seconds after the first checkpoint: the kill lands during a training step,
+# the epoch's end or a checkpoint write, wherever this machine's speed puts it
+@pytest.mark.parametrize('delay', [0.0, 0.2, 0.7])
+def test_sigkill_leaves_whole_files_and_resume_finishes(
+        medium_mnist, uninterrupted, tmp_path, delay):
     folder = str(tmp_path)
     checkpoint = os.path.join(folder, cA_module.CHECKPOINT_NAME)
     proc = start_training(medium_mnist, folder)
     wait_for(checkpoint, proc)
-    time.sleep(numpy.random.uniform(0.2, 1.5))
+    time.sleep(delay)
     proc.kill()
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     # whatever it left is whole: the checkpoint loads, a PNG (if any) opens
-    saved = checkpoints.load_checkpoint(checkpoint)
+    saved = checkpoints.read_checkpoint(checkpoint)
     assert saved['epoch'] >= 1
     png = os.path.join(folder, 'cae_filters.png')
     if os.path.exists(png):
@@ -231,22 +237,6 @@ def test_sigkill_leaves_whole_files_and_resume_finishes(medium_mnist,
     assert r.returncode == 0, r.stderr
     assert_same_final_state(folder, uninterrupted)
     assert [f for f in os.listdir(folder) if f.endswith('.tmp')] == []
-
-
-def test_kill_during_a_write_leaves_the_old_file(tmp_path):
-    """A process killed inside atomic_write, after writing half of the new
-    file: the old file is untouched."""
-    path = tmp_path / 'out.bin'
-    path.write_bytes(b'old contents')
-    code = ('import os, sys\n'
-            'from utils import atomic_write\n'
-            'with atomic_write(sys.argv[1]) as f:\n'
-            '    f.write(b"half of the new")\n'
-            '    f.flush()\n'
-            '    os.kill(os.getpid(), 9)\n')
-    r = run_script(['-c', code, str(path)])
-    assert r.returncode == -signal.SIGKILL
-    assert path.read_bytes() == b'old contents'
 
 
 # ---- the table of bad inputs (README), through the command line --------------
@@ -318,3 +308,280 @@ def test_bad_input_gives_one_line_exit_2_and_loses_nothing(
     assert 'epoch' not in r.stdout
     assert [f for f in outputs(out) if not f.startswith('.')] == []
     assert not (tmp_path / 'pwned').exists()
+
+
+# ---- one run per folder, and no resumable work thrown away ------------------
+
+LONG = ['--batch-size', '1', '--n-hidden', '40', '--epochs', '500']
+
+
+def test_a_second_run_into_the_same_folder_is_refused_at_once(medium_mnist,
+                                                              tmp_path):
+    folder = str(tmp_path)
+    checkpoint = os.path.join(folder, cA_module.CHECKPOINT_NAME)
+    first = subprocess.Popen(
+        [sys.executable, 'cA.py', '--dataset', medium_mnist,
+         '--output-folder', folder] + LONG, cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(checkpoint, first)
+        before = open(checkpoint, 'rb').read()
+        second = run_script(['cA.py', '--dataset', 'no/such/data.pkl.gz',
+                             '--output-folder', folder])
+        assert second.returncode == 2 and 'Traceback' not in second.stderr
+        assert second.stderr.startswith(
+            'error: another run is writing to %s (pid %d: cA.py'
+            % (folder, first.pid))
+        assert second.stderr.count('\n') == 1
+        # refused before loading the data (which does not even exist)
+        assert second.stdout == ''
+        assert first.poll() is None  # the first run goes on, untouched
+        saved = checkpoints.read_checkpoint(checkpoint)
+        assert saved['epoch'] >= 1
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=120)
+    assert first.returncode == 130
+    assert before != open(checkpoint, 'rb').read()  # it saved again on ^C
+
+
+class StopAfterFirstEpoch(object):
+    """A log that stops the run (as Ctrl-C would, outside the loop's
+    signal handling) right after the first epoch's line: what it leaves
+    is a real, unfinished checkpoint."""
+
+    def write(self, text):
+        if text.startswith('epoch 1/'):
+            raise KeyboardInterrupt
+
+    def flush(self):
+        pass
+
+
+def unfinished_run(dataset, folder):
+    with pytest.raises(KeyboardInterrupt):
+        test_cA(dataset=dataset, output_folder=folder, training_epochs=3,
+                log=StopAfterFirstEpoch(), **TINY)
+    return os.path.join(folder, cA_module.CHECKPOINT_NAME)
+
+
+def test_a_fresh_start_does_not_throw_away_an_unfinished_run(tiny_mnist,
+                                                             tmp_path):
+    folder = str(tmp_path)
+    checkpoint = unfinished_run(tiny_mnist, folder)
+    before = open(checkpoint, 'rb').read()
+    argv = ['cA.py', '--dataset', tiny_mnist, '--output-folder', folder,
+            '--batch-size', '20', '--n-hidden', '30', '--learning-rate',
+            '0.1', '--epochs', '3']
+    r = run_script(argv)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr == ('error: %s holds an unfinished run (1 of 3 epochs '
+                        'done): resume it with --resume, or start over with '
+                        '--restart, which replaces it\n' % checkpoint)
+    assert open(checkpoint, 'rb').read() == before
+    # --resume finishes it; --restart starts over
+    assert run_script(argv + ['--resume']).returncode == 0
+    unfinished_run(tiny_mnist, folder)
+    r = run_script(argv + ['--restart'])
+    assert r.returncode == 0, r.stderr
+    assert 'resuming' not in r.stdout
+    assert checkpoints.read_checkpoint(checkpoint)['epoch'] == 3
+    # a finished run's checkpoint is replaced by a new run without a word
+    assert run_script(argv).returncode == 0
+
+
+def test_resume_and_restart_together_are_refused(tiny_mnist, tmp_path):
+    r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
+                    str(tmp_path), '--resume', '--restart'])
+    assert r.returncode == 2
+    assert r.stderr == 'error: --resume and --restart exclude each other: ' \
+                       'give one\n'
+
+
+# ---- checkpoints are read without trusting them --------------------------------
+
+def rewrite(path, **changes):
+    """The checkpoint at path with some arrays replaced (numpy.savez)."""
+    with numpy.load(path, allow_pickle=False) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    arrays.update(changes)
+    numpy.savez(path, **arrays)
+
+
+def flip_a_byte(path):
+    data = bytearray(open(path, 'rb').read())
+    data[len(data) // 2] ^= 0x10  # in W's data, inside the zip archive
+    open(path, 'wb').write(bytes(data))
+
+
+def truncate(path):
+    data = open(path, 'rb').read()
+    open(path, 'wb').write(data[:len(data) // 2])
+
+
+def foreign(path):
+    numpy.savez(path, weights=numpy.ones((3, 3)))
+
+
+CORRUPT = {
+    'truncated': (truncate, 'File is not a zip file'),
+    'a flipped bit': (flip_a_byte, 'Bad CRC-32'),
+    'another program\'s npz': (foreign, 'not a checkpoint of cA.py'),
+    'W that does not fit b': (lambda p: rewrite(p, W=numpy.zeros((784, 29))),
+                              'W, b and b_prime have shapes (784, 29), '
+                              '(30,), (784,) that do not fit together'),
+    'another number of hidden units': (lambda p: rewrite(
+        p, W=numpy.zeros((784, 29)), b=numpy.zeros(29)),
+        'W has shape (784, 29) where this run needs (784, 30)'),
+    'integer W': (lambda p: rewrite(p, W=numpy.zeros((784, 30), 'int64')),
+                  'W has dtype int64'),
+    'NaN in W': (lambda p: rewrite(p, W=numpy.full((784, 30), numpy.nan)),
+                 'W holds NaN'),
+    'an epoch out of range': (lambda p: rewrite(p, epoch=numpy.asarray(99)),
+                              'epoch 99 minibatch 0, is outside its 3 '
+                              'epochs'),
+    'a negative minibatch': (lambda p: rewrite(p, batch=numpy.asarray(-4)),
+                             'is outside its 3 epochs'),
+    'costs of another shape': (lambda p: rewrite(p, costs=numpy.zeros(
+        (3, 12, 5))), 'its cost history has shape (3, 12, 5)'),
+    'costs of another run length': (lambda p: rewrite(p, costs=numpy.zeros(
+        (3, 11, 2))), "its epochs have 11 minibatches, this run's 12"),
+    'a string epoch': (lambda p: rewrite(p, epoch=numpy.asarray('1')),
+                       'epoch has dtype <U1'),
+}
+
+
+@pytest.mark.parametrize('damage', sorted(CORRUPT))
+def test_a_damaged_checkpoint_is_one_line_and_left_as_it_is(
+        damage, tiny_mnist, tmp_path):
+    folder = str(tmp_path)
+    checkpoint = unfinished_run(tiny_mnist, folder)
+    damage_it, phrase = CORRUPT[damage]
+    damage_it(checkpoint)
+    before = open(checkpoint, 'rb').read()
+    r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
+                    folder, '--batch-size', '20', '--n-hidden', '30',
+                    '--learning-rate', '0.1', '--epochs', '3', '--resume'])
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr.count('\n') == 1, r.stderr
+    assert r.stderr.startswith('error: ') and phrase in r.stderr, r.stderr
+    assert 'left as it is' in r.stderr and '--restart' in r.stderr
+    assert open(checkpoint, 'rb').read() == before
+    assert 'epoch' not in r.stdout
+
+
+# ---- full disks ----------------------------------------------------------------
+
+@pytest.fixture
+def tmpfs():
+    """mount(size): a tmpfs of that size, mounted for the test (root)."""
+    mounted = []
+
+    def mount(size, folder):
+        if os.geteuid() != 0:
+            pytest.skip('mounting a tmpfs needs root')
+        os.makedirs(folder)
+        r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%s' % size,
+                            'tmpfs', folder], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip('cannot mount a tmpfs here: %s' % r.stderr.strip())
+        mounted.append(folder)
+        return folder
+    yield mount
+    for folder in mounted:
+        subprocess.run(['umount', '-l', folder], check=True)
+
+
+def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint(
+        tiny_mnist, tmp_path, tmpfs):
+    """Room for one checkpoint (190 kB) but not for the next one beside it:
+    the second epoch's checkpoint cannot be written."""
+    folder = tmpfs('300k', str(tmp_path / 'disk'))
+    r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
+                    folder, '--batch-size', '20', '--n-hidden', '30',
+                    '--learning-rate', '0.1', '--epochs', '3'])
+    checkpoint = os.path.join(folder, cA_module.CHECKPOINT_NAME)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr == ('error: cannot write %s: no space left on the '
+                        'device; the previous file is unchanged\n'
+                        % checkpoint)
+    assert 'epoch 1/3' in r.stdout and 'epoch 2/3' not in r.stdout
+    saved = checkpoints.read_checkpoint(checkpoint)  # whole, and usable
+    assert (saved['epoch'], saved['batch']) == (1, 0)
+    assert sorted(os.listdir(folder)) == [cA_module.CHECKPOINT_NAME]
+
+
+def test_a_disk_too_small_for_a_checkpoint_is_refused_before_training(
+        tiny_mnist, tmp_path, tmpfs):
+    folder = tmpfs('64k', str(tmp_path / 'disk'))
+    r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
+                    folder, '--batch-size', '20', '--n-hidden', '30'])
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr.startswith('error: not enough space in %s for the '
+                               'checkpoint: it needs 0.3 MB' % folder)
+    assert 'epoch' not in r.stdout
+    assert os.listdir(folder) == []
+
+
+@pytest.mark.parametrize('seed', ['-1', '4294967296'])
+def test_a_seed_numpy_cannot_take_is_one_line(tiny_mnist, tmp_path, seed):
+    r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
+                    str(tmp_path), '--seed', seed])
+    assert r.returncode == 2
+    assert r.stderr == ('error: seed must be an integer from 0 to '
+                        '4294967295, got %s\n' % seed)
+    assert os.listdir(str(tmp_path)) == []
+
+
+# ---- Ctrl-C at any moment --------------------------------------------------------
+
+def wait_until_loading(proc, library='numpy'):
+    """Return once the process has mapped ``library``: its imports run."""
+    maps = '/proc/%d/maps' % proc.pid
+    while proc.poll() is None:
+        with open(maps) as f:
+            if library in f.read():
+                return
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/self/maps'),
+                    reason='needs /proc to see when numpy is being loaded')
+@pytest.mark.parametrize('script, args', [
+    ('cA.py', ['--output-folder', 'OUT']),
+    ('logistic_sgd.py', ['--model-path', 'OUT/best.npz']),
+    ('ScA.py', []),
+    ('mnist_data.py', ['OUT/mnist.pkl.gz']),
+])
+def test_ctrl_c_while_the_modules_load_ends_without_a_traceback(
+        tiny_mnist, tmp_path, script, args):
+    out = str(tmp_path / 'out')
+    dataset = [] if script == 'mnist_data.py' else ['--dataset', tiny_mnist]
+    proc = subprocess.Popen(
+        [sys.executable, script] + dataset +
+        [a.replace('OUT', out) for a in args], cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until_loading(proc)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    # ended by the signal while loading, or cli.main's line if it was done
+    assert proc.returncode in (-signal.SIGINT, 130), stderr
+    assert 'Traceback' not in stderr
+    assert not os.path.exists(out) or os.listdir(out) == []
+
+
+def test_ctrl_c_while_compiling_is_one_line(tiny_mnist, tmp_path):
+    """With an empty compile cache, so that the stack really compiles C."""
+    env = dict(os.environ, **{backend.STACK.flags_var: 'base_compiledir=%s'
+                              % (tmp_path / 'cache')})
+    proc = subprocess.Popen(
+        [sys.executable, 'cA.py', '--dataset', tiny_mnist, '--output-folder',
+         str(tmp_path / 'out'), '--n-hidden', '30'], cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith('reading ')
+    assert proc.stdout.readline().startswith('compiling the training step')
+    time.sleep(1.0)  # well into compiling C, which takes many seconds
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert stderr == 'interrupted (Ctrl-C); nothing was left half-written\n'
+    assert os.listdir(str(tmp_path / 'out')) == []

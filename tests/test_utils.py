@@ -1,10 +1,8 @@
 """utils.py: tile_raster_images lays out known input as expected."""
-import os
-
 import numpy
 import pytest
 
-from utils import atomic_write, scale_to_unit_interval, tile_raster_images
+from utils import scale_to_unit_interval, tile_raster_images
 
 
 def images(n, shape=(2, 3)):
@@ -72,19 +70,3 @@ def test_rgba_tuple_with_missing_channels(pixel_vals):
     opaque = 255 if pixel_vals else 1.0
     assert numpy.all(out[:, :, 3] == opaque)  # a missing alpha is opaque
     assert out.dtype == (numpy.uint8 if pixel_vals else X.dtype)
-
-
-def test_atomic_write_replaces_whole_or_leaves_the_old_file(tmp_path):
-    path = str(tmp_path / 'f.bin')
-    with atomic_write(path) as f:
-        f.write(b'old')
-    with pytest.raises(RuntimeError):
-        with atomic_write(path) as f:
-            f.write(b'partial new')
-            raise RuntimeError('crash mid-write')
-    assert open(path, 'rb').read() == b'old'
-    assert os.listdir(str(tmp_path)) == ['f.bin']  # no temp file left
-    with atomic_write(path) as f:
-        f.write(b'new')
-    assert open(path, 'rb').read() == b'new'
-    assert os.stat(path).st_mode & 0o044  # readable by others, as usual

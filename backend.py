@@ -1,0 +1,224 @@
+"""The Theano that the tutorial runs on, and the names its code uses.
+
+The tutorial is Theano code. It runs on one of two stacks:
+
+- **Theano-PyMC 1.1.2**, the faithful one, on Python 3.9 to 3.11 (it needs
+  ``distutils`` and numpy < 1.24, so it cannot run on newer Pythons);
+- **PyTensor**, Theano's maintained successor (Theano-PyMC -> Aesara ->
+  PyTensor), on Python 3.12 and newer with numpy 2: the same programming
+  model (``shared``, ``function`` with ``givens`` and ``updates``,
+  ``grad``) under another package name.
+
+Every other module imports the framework from here::
+
+    from backend import theano, T, sigmoid, softplus, softmax
+
+``theano`` is the package (``theano`` or ``pytensor``), ``T`` its tensor
+module, and the three functions are the few names that moved (Theano-PyMC
+has them in ``T.nnet``, PyTensor at the top of ``pytensor.tensor``). The
+rest reads as Theano code on both stacks.
+
+Which stack: Theano-PyMC when it is installed, else PyTensor. The
+environment variable ``CA_BACKEND`` (``theano`` or ``pytensor``) forces
+one where both are installed.
+
+Before the first import, the stack gets the flags that make this model
+train fast, for every option the user has not set (``THEANO_FLAGS`` or a
+theanorc file for Theano-PyMC; ``PYTENSOR_FLAGS`` or a pytensorrc file for
+PyTensor; the user's own setting always wins):
+
+- ``blas__ldflags``: Intel's MKL from the ``mkl`` wheel in this environment
+  when it is there, else OpenBLAS when gcc can link it, else empty (NumPy's
+  C-API BLAS, slower). Theano-PyMC cannot even be imported without this
+  option under numpy 1.23;
+- ``allow_gc=False``: each compiled function keeps its intermediate buffers
+  between calls instead of freeing and allocating them again (a training
+  step runs 100,000 times on arrays of the same shapes; about 10 % faster);
+- on PyTensor, ``linker=cvm``: its C linker (with the FAST_RUN rewrites),
+  faster for this model than the Numba linker that PyTensor 3 picks by
+  default (docs/performance.md has the measurements).
+
+Importing this module sets those flags in ``os.environ`` (nothing else) and
+imports the stack; nothing is changed when the stack was imported before.
+"""
+import configparser
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+
+ENV_VAR = 'CA_BACKEND'
+
+
+class Stack(object):
+    """What differs between the two stacks, short of the code itself."""
+
+    def __init__(self, key, package, title, flags_var, rc_var, rc_default,
+                 own_defaults):
+        self.key = key                    # the value of CA_BACKEND
+        self.package = package            # what to import
+        self.title = title                # for people
+        self.flags_var = flags_var        # THEANO_FLAGS or PYTENSOR_FLAGS
+        self.rc_var = rc_var              # THEANORC or PYTENSORRC
+        self.rc_default = rc_default
+        self.own_defaults = own_defaults  # [(option, value)] of this stack
+
+    def installed(self):
+        return importlib.util.find_spec(self.package) is not None
+
+
+STACKS = {
+    'theano': Stack('theano', 'theano', 'Theano-PyMC', 'THEANO_FLAGS',
+                    'THEANORC', '~/.theanorc', []),
+    'pytensor': Stack('pytensor', 'pytensor', 'PyTensor', 'PYTENSOR_FLAGS',
+                      'PYTENSORRC', '~/.pytensorrc', [('linker', 'cvm')]),
+}
+
+
+def choose_stack(environ=os.environ):
+    """The Stack to use: CA_BACKEND's, else Theano-PyMC when installed,
+    else PyTensor. Raises BackendError when that cannot be imported."""
+    forced = environ.get(ENV_VAR, '').strip().lower()
+    if forced:
+        if forced not in STACKS:
+            raise BackendError('%s=%s is not a stack: use %s=theano or %s='
+                               'pytensor, or unset it' % (
+                                   ENV_VAR, environ[ENV_VAR], ENV_VAR,
+                                   ENV_VAR))
+        stack = STACKS[forced]
+        if not stack.installed():
+            raise BackendError('%s=%s, but %s is not installed for %s: '
+                               'unset %s, or install it (make venv sets up '
+                               'the stack that suits your Python)' % (
+                                   ENV_VAR, forced, stack.title,
+                                   sys.executable, ENV_VAR))
+        return stack
+    for stack in STACKS.values():
+        if stack.installed():
+            return stack
+    raise BackendError(
+        'neither Theano-PyMC nor PyTensor is installed for %s: run `make '
+        'run` once (it sets up .venv/), then use .venv/bin/python, or '
+        '`source .venv/bin/activate`' % sys.executable)
+
+
+class BackendError(ImportError):
+    """No stack can be imported (a one-line message says what to do)."""
+
+
+# ---- flags -----------------------------------------------------------------
+
+def rc_files(stack, environ):
+    """The config files the stack reads, in its own order."""
+    spec = environ.get(stack.rc_var, stack.rc_default)
+    return [os.path.expanduser(p) for p in spec.split(os.pathsep) if p]
+
+
+def user_sets(stack, environ, key):
+    """True when the stack's flags variable or rc file sets ``key``
+    ('section__option', or 'option' for the [global] section)."""
+    for item in environ.get(stack.flags_var, '').split(','):
+        if item.split('=', 1)[0].strip() == key:
+            return True
+    section, option = key.rsplit('__', 1) if '__' in key else ('global', key)
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(rc_files(stack, environ))
+    except configparser.Error:
+        return False  # the stack will report its own config file's error
+    return parser.has_option(section, option)
+
+
+def openblas_ldflags():
+    """'-lopenblas' when gcc's linker finds libopenblas.so, else ''."""
+    try:
+        found = subprocess.run(
+            ['gcc', '-print-file-name=libopenblas.so'], capture_output=True,
+            text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ''
+    # gcc echoes the bare name back when the library is not on its path
+    return '-lopenblas' if os.path.isabs(found) else ''
+
+
+def mkl_ldflags(prefix=sys.prefix):
+    """Flags that link the mkl wheel's libmkl_rt.so.3 under prefix, or ''.
+
+    The flags variables split on commas, so the rpath is passed as
+    ``-Xlinker -rpath=DIR`` rather than ``-Wl,-rpath,DIR``; the stacks split
+    the flags on spaces, so a folder with a space in its name is skipped.
+    """
+    lib = os.path.join(prefix, 'lib')
+    if ' ' in lib or ',' in lib or not os.path.exists(
+            os.path.join(lib, 'libmkl_rt.so.3')):
+        return ''
+    return '-L%s -l:libmkl_rt.so.3 -Xlinker -rpath=%s' % (lib, lib)
+
+
+def default_ldflags():
+    """MKL's flags, else OpenBLAS's, else '' (see the module docstring)."""
+    return mkl_ldflags() or openblas_ldflags()
+
+
+def configure(stack, environ=os.environ):
+    """Add our defaults to the stack's flags variable for the options the
+    user left unset (see the module docstring); nothing once the stack has
+    been imported."""
+    if stack.package in sys.modules:
+        return
+    defaults = [('blas__ldflags', default_ldflags),
+                ('allow_gc', lambda: 'False')]
+    defaults += [(key, lambda value=value: value)
+                 for key, value in stack.own_defaults]
+    added = [key + '=' + value() for key, value in defaults
+             if not user_sets(stack, environ, key)]
+    # Theano-PyMC looks for lib<name>.so beside each -L folder and warns
+    # that it did not find "lib:libmkl_rt.so.3.so" for the MKL flags (ours,
+    # or the ones a parent process passed on); the library links all the
+    # same, and a library that is really missing fails the link loudly
+    logging.getLogger(stack.package + '.tensor.blas').addFilter(
+        lambda record: 'did not find a dynamic library' not in
+        record.getMessage())
+    if added:
+        flags = [environ.get(stack.flags_var, '')] + added
+        environ[stack.flags_var] = ','.join(f for f in flags if f)
+
+
+def _import(stack):
+    """(package, tensor module, sigmoid, softplus, softmax) of the stack."""
+    package = importlib.import_module(stack.package)
+    tensor = importlib.import_module(stack.package + '.tensor')
+    if stack.key == 'theano':
+        nnet = tensor.nnet
+        return package, tensor, nnet.sigmoid, nnet.softplus, nnet.softmax
+    def softmax(x):
+        # row by row, as Theano's nnet.softmax; PyTensor's softmax takes
+        # the whole array unless told the axis
+        return tensor.special.softmax(x, axis=-1)
+    return package, tensor, tensor.sigmoid, tensor.softplus, softmax
+
+
+def _start():
+    try:
+        stack = choose_stack()
+    except BackendError as e:
+        # no stack means no command can run: say so in one line, as every
+        # command line of the project does for a user's mistake
+        print('error: %s' % e, file=sys.stderr)
+        raise SystemExit(2)
+    configure(stack)
+    return (stack,) + _import(stack)
+
+
+STACK, theano, T, sigmoid, softplus, softmax = _start()
+NAME = '%s %s' % (STACK.title, theano.__version__)
+
+
+def py_mode():
+    """A mode for graphs built on ``scan`` (``theano.gradient.jacobian``):
+    Theano-PyMC's C code for scan does not compile on Python 3.11, so it
+    runs in Python there; PyTensor's default mode runs it."""
+    if STACK.key == 'theano':
+        return theano.compile.Mode(linker='py')
+    return None

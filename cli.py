@@ -1,0 +1,163 @@
+"""What the command lines of the tutorial share.
+
+Each script (cA.py, logistic_sgd.py, ScA.py, analysis.py) builds its
+parser with ``parser_for(function, description)``, whose defaults come from
+the training function's own keyword defaults (one place for each default),
+adds its flags with ``add(parser, ...)`` (the shared ones, like
+``--dataset`` and ``--seed``, have their help text here), and runs with
+``main(function, parser, argv)``.
+
+``main`` turns what can go wrong into what a user can act on:
+
+- a mistake of the user's (a bad value, a missing or corrupt file, a folder
+  that cannot be written, another run in the same folder, a diverged
+  training) prints one line, ``error: <what is wrong and what to do>``,
+  and exits with status 2, without a traceback;
+- argparse's own complaints (an unknown flag, ``--epochs x``) print one
+  such line too;
+- an interrupted training (SIGINT/SIGTERM, see checkpoints.py) prints where
+  its checkpoint is and the command that resumes it, and exits with
+  128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM);
+- Ctrl-C at any other moment (loading data, compiling) prints one line and
+  exits with 130.
+"""
+import argparse
+import inspect
+import os
+import shlex
+import shutil
+import signal
+import sys
+
+import checkpoints
+import checks
+import mnist_file
+import outputs
+
+# the user's mistakes: one line, exit code 2
+USER_ERRORS = (checks.ConfigError, mnist_file.DatasetError,
+               checkpoints.CheckpointError, checkpoints.DivergenceError,
+               outputs.OutputError)
+
+HELP = {
+    'dataset': 'the mnist.pkl.gz file; fetched when missing (default: '
+               'data/mnist.pkl.gz)',
+    'seed': 'seed of the RandomState that draws the initial weights, 0 to '
+            '%d (default: %%(default)s)' % (checks.SEED_LIMIT - 1),
+    'batch_size': 'examples per minibatch (default: %(default)s)',
+    'learning_rate': 'SGD step size (default: %(default)s)',
+    'output_folder': 'where the outputs are written (default: '
+                     '%(default)s)',
+    'contraction_level': 'lambda, the weight of the Jacobian penalty; 0 '
+                         'trains a plain auto-encoder (default: '
+                         '%(default)s)',
+}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with its complaints on one ``error:`` line."""
+
+    def error(self, message):
+        self.exit(2, 'error: %s (see %s --help)\n' % (message, self.prog))
+
+
+def defaults_of(function):
+    """{keyword: default} of a function's signature."""
+    return {name: p.default for name, p
+            in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def parser_for(function, description):
+    """A parser whose flags take their defaults from ``function``."""
+    parser = ArgumentParser(description=description)
+    parser.set_defaults(_defaults=defaults_of(function))
+    return parser
+
+
+def add(parser, flag, dest=None, help=None, **kwargs):
+    """Add ``flag`` with the default of the function's keyword ``dest``
+    (by default the flag's name) and its help text (by default the shared
+    one of HELP). A ``default=`` given here wins: a flag for a keyword of
+    another function (ScA.py's --compare has its own)."""
+    dest = dest or flag.lstrip('-').replace('-', '_')
+    if 'default' not in kwargs:
+        kwargs['default'] = parser.get_default('_defaults')[dest]
+    if kwargs.get('action') is None:
+        kwargs.setdefault('metavar', flag.lstrip('-').upper().replace('-', '_'))
+    parser.add_argument(flag, dest=dest, help=help or HELP[dest], **kwargs)
+
+
+def arguments(parser, argv=None):
+    """Parse argv into {keyword: value} for the training function."""
+    values = vars(parser.parse_args(argv))
+    values.pop('_defaults')
+    return values
+
+
+def python_command():
+    """How to start this interpreter from this shell: ``python`` when that
+    is the one on PATH (an activated .venv), else its path, relative when
+    it lies below the working directory (.venv/bin/python)."""
+    on_path = shutil.which('python')
+    if on_path and os.path.realpath(on_path) == \
+            os.path.realpath(sys.executable):
+        return 'python'
+    return shortest_path(sys.executable)
+
+
+def shortest_path(path):
+    """path relative to the working directory when it lies below it."""
+    relative = os.path.relpath(os.path.abspath(path))
+    return relative if not relative.startswith('..') else \
+        os.path.abspath(path)
+
+
+def rerun_command(parser, args, *extra):
+    """The command that runs this script again with the same arguments
+    (those that differ from their defaults) plus ``extra`` flags; it works
+    when pasted into the same shell."""
+    words = [python_command(), shortest_path(sys.argv[0])] + list(extra)
+    defaults = parser.get_default('_defaults')
+    for action in parser._actions:
+        if not action.option_strings or action.dest not in args:
+            continue
+        value = args[action.dest]
+        if value == defaults.get(action.dest, action.default) or \
+                action.option_strings[-1] in extra:
+            continue
+        flag = action.option_strings[-1]
+        if isinstance(action, argparse._StoreTrueAction):
+            words.append(flag)
+        elif isinstance(value, (list, tuple)):
+            words += [flag] + [str(v) for v in value]
+        else:
+            words += [flag, str(value)]
+    return ' '.join(shlex.quote(w) for w in words)
+
+
+def main(function, parser, argv=None, resume_flag=None):
+    """Parse argv, call function(**arguments) and return the exit code
+    (see the module docstring). ``resume_flag``: the flag that resumes an
+    interrupted run, for the hint printed when one stops."""
+    # from here on, Ctrl-C is a KeyboardInterrupt (the scripts ignore it
+    # quietly while their modules load), reported below
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    args = arguments(parser, argv)
+    try:
+        function(**args)
+    except USER_ERRORS as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 2
+    except checkpoints.TrainingInterrupted as e:
+        hint = ''
+        if resume_flag:
+            hint = '; resume with: ' + rerun_command(parser, args,
+                                                     resume_flag)
+        print(str(e) + hint, file=sys.stderr)
+        return 128 + e.signum
+    except KeyboardInterrupt:
+        print('interrupted (Ctrl-C); nothing was left half-written',
+              file=sys.stderr)
+        return 128 + signal.SIGINT
+    return 0

@@ -1,0 +1,207 @@
+"""Writing outputs without losing anything: every file the project writes
+goes through here.
+
+- ``atomic_write(path)``: the caller writes into memory; the bytes then go
+  to a temporary file beside ``path``, are flushed to the disk and renamed
+  over ``path``. A crash, a kill or a full disk at any moment leaves either
+  the old file or the whole new one. A failing write (no space left, a
+  read-only file system, no permission) raises ``OutputError``, one line
+  naming the file and the cause, after removing the temporary file.
+- ``OutputFolder(folder)``: a run's claim on its output folder. It creates
+  the folder, holds an exclusive lock on ``folder/.lock`` for as long as the
+  run writes there (an OS lock, ``flock``: it dies with the process, so a
+  killed run never blocks the next one), and refuses at once, naming the
+  other process, when another live run holds it. Only the holder of the
+  lock removes the temporary files that a killed run left in the folder:
+  a live run's files are never touched.
+- ``check_free_space(folder, n_bytes, what)``: refuse before the work
+  starts when a file of known size cannot fit.
+"""
+import contextlib
+import errno
+import fcntl
+import io
+import os
+import shutil
+import sys
+import tempfile
+
+LOCK_NAME = '.lock'
+TEMP_SUFFIX = '.tmp'
+
+
+class OutputError(Exception):
+    """A file or folder that cannot be written (one-line message)."""
+
+
+def os_error_cause(error):
+    """What went wrong, in a few words a user can act on."""
+    causes = {errno.ENOSPC: 'no space left on the device',
+              errno.EDQUOT: 'the disk quota is exceeded',
+              errno.EROFS: 'the file system is read-only',
+              errno.EACCES: 'permission denied',
+              errno.EPERM: 'permission denied',
+              errno.ENOENT: 'the folder does not exist',
+              errno.ENOTDIR: 'a part of the path is not a folder',
+              errno.EISDIR: 'it is a folder',
+              errno.EEXIST: 'a file is in the way of the folder'}
+    return causes.get(error.errno, error.strerror or str(error))
+
+
+def temporary_prefix(path):
+    """The name that the temporary files of atomic_write(path) start
+    with: hidden, beside the file."""
+    return '.' + os.path.basename(path) + '.'
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode='wb'):
+    """Yield an in-memory file (bytes for 'wb', text for 'w'); on leaving
+    the block, put its contents at ``path`` atomically (see the module
+    docstring). An exception inside the block writes nothing."""
+    if mode not in ('wb', 'w'):
+        raise ValueError("atomic_write writes 'wb' or 'w', not %r" % mode)
+    buffer = io.BytesIO() if mode == 'wb' else io.StringIO()
+    yield buffer
+    data = buffer.getvalue()
+    write_bytes(path, data if mode == 'wb' else data.encode('utf-8'))
+
+
+def write_bytes(path, data):
+    """Put ``data`` at ``path`` atomically; OutputError when it cannot."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=temporary_prefix(path),
+                                   suffix=TEMP_SUFFIX)
+        with os.fdopen(fd, 'wb') as f:
+            # mkstemp makes the file private (0600); give it the usual mode
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(f.fileno(), 0o666 & ~umask)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as e:
+        raise OutputError('cannot write %s: %s%s' % (
+            path, os_error_cause(e),
+            '; the previous file is unchanged' if os.path.exists(path)
+            else '')) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+
+
+def remove_dead_temporaries(path):
+    """Remove the temporary files that atomic_write(path) left when its
+    process was killed mid-write. Call it only while holding the lock of
+    the folder (OutputFolder), so that no live writer owns them."""
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = temporary_prefix(path)
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(folder):
+            if name.startswith(prefix) and name.endswith(TEMP_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(folder, name))
+
+
+def check_free_space(folder, n_bytes, what):
+    """OutputError when ``folder``'s file system has less than ``n_bytes``
+    free (``what`` names the file, for the message)."""
+    free = shutil.disk_usage(folder).free
+    if free < n_bytes:
+        raise OutputError(
+            'not enough space in %s for %s: it needs %.1f MB and %.1f MB are '
+            'free; free some space or choose another folder'
+            % (folder, what, n_bytes / 1e6, free / 1e6))
+
+
+class OutputFolder(object):
+    """``with OutputFolder(folder) as out:``: create the folder and hold its
+    lock (see the module docstring); OutputError when another run holds it
+    or the folder cannot be written. ``out.path(name)`` joins a name."""
+
+    def __init__(self, folder, option='--output-folder'):
+        self.folder = folder
+        self.option = option  # how the user chooses another folder
+        self._lock = None
+
+    def path(self, name):
+        return os.path.join(self.folder, name)
+
+    def __enter__(self):
+        lock_path = self.path(LOCK_NAME)
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            self._lock = take_lock(lock_path)
+        except Locked as holder:
+            raise OutputError(
+                'another run is writing to %s (%s): wait for it to finish, '
+                'or choose another folder with %s'
+                % (self.folder, holder, self.option)) from None
+        except OSError as e:
+            raise OutputError('cannot write to the output folder %s (%s): '
+                              'choose another with %s'
+                              % (self.folder, os_error_cause(e), self.option))
+        return self
+
+    def __exit__(self, *exc):
+        release_lock(self._lock, self.path(LOCK_NAME))
+        self._lock = None
+        return False
+
+
+class Locked(Exception):
+    """Another live process holds the lock; str() says which."""
+
+
+def take_lock(lock_path):
+    """Open ``lock_path``, take its exclusive flock without waiting and
+    write into it who holds it; return the open file. Locked when another
+    live process holds it, OSError when the file cannot be written."""
+    while True:
+        lock = open(lock_path, 'a+')
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or 'another process'
+            lock.close()
+            raise Locked(holder) from None
+        # the holder before us may have removed the file as it left: then
+        # ours is a lock on nothing, and we try again
+        try:
+            same = os.fstat(lock.fileno()).st_ino == \
+                os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            try:
+                # who holds it, for the message of a process that finds it
+                # taken; writing it also proves that the folder takes writes
+                lock.truncate(0)
+                lock.write('pid %d: %s' % (os.getpid(), ' '.join(sys.argv)))
+                lock.flush()
+                os.fsync(lock.fileno())
+            except OSError:
+                release_lock(lock, lock_path)
+                raise
+            return lock
+        lock.close()
+
+
+def release_lock(lock, lock_path):
+    """Give up a lock of take_lock, removing its file (while still holding
+    it, so that no one locks the old file)."""
+    with contextlib.suppress(OSError):
+        os.remove(lock_path)
+    lock.close()

@@ -1,0 +1,120 @@
+"""The same numbers on every stack this machine has.
+
+The stacks are this interpreter's (Theano-PyMC or PyTensor) and those of
+the interpreters named in CA_STACK_PYTHONS (paths separated by ':'; CI sets
+it to the other stack's .venv/bin/python). Each trains the same small cA;
+their per-minibatch costs must agree to 1e-10 relative, their filters PNGs
+pixel for pixel, and the first one must agree with an SGD loop written in
+plain numpy from the equations of cA's docstring.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+from checkpoints import read_checkpoint
+from conftest import REPO, sigmoid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'tools'))
+import compare_stacks  # noqa: E402
+import mnist_data  # noqa: E402
+
+SETTINGS = dict(training_epochs=2, batch_size=20, n_hidden=30,
+                learning_rate=0.1)
+
+
+def stack_pythons():
+    others = [p for p in os.environ.get('CA_STACK_PYTHONS', '').split(
+        os.pathsep) if p]
+    return [sys.executable] + others
+
+
+def numpy_sgd(train_x, n_hidden, learning_rate, lam, batch_size, epochs,
+              seed=123):
+    """Plain numpy SGD on eq. (6), with the gradient of eqs. (7)-(10);
+    returns the per-minibatch [mean L_rec, L_jacob] before each step."""
+    rng = numpy.random.RandomState(seed)
+    n_visible = train_x.shape[1]
+    bound = 4 * numpy.sqrt(6. / (n_visible + n_hidden))
+    W = rng.uniform(-bound, bound, (n_visible, n_hidden))
+    b, b_prime = numpy.zeros(n_hidden), numpy.zeros(n_visible)
+    costs = []
+    for _ in range(epochs):
+        for start in range(0, len(train_x), batch_size):
+            x = train_x[start:start + batch_size]
+            n = len(x)
+            h = sigmoid(x @ W + b)
+            z = sigmoid(h @ W.T + b_prime)
+            s = h * (1 - h)
+            c = (W ** 2).sum(axis=0)
+            L_rec = -numpy.sum(x * numpy.log(z) + (1 - x) * numpy.log(1 - z),
+                               axis=1).mean()
+            costs.append([L_rec, (s ** 2 @ c).mean()])
+            d_z = (z - x) / n
+            d_h = (d_z @ W + 2 * lam / n * c * s * (1 - 2 * h)) * s
+            grad_W = x.T @ d_h + d_z.T @ h + 2 * lam * W * (s ** 2).mean(0)
+            W = W - learning_rate * grad_W
+            b = b - learning_rate * d_h.sum(axis=0)
+            b_prime = b_prime - learning_rate * d_z.sum(axis=0)
+    return numpy.array(costs)
+
+
+@pytest.mark.slow
+def test_every_stack_computes_the_same_training(tiny_mnist, tmp_path):
+    pythons = stack_pythons()
+    settings = dict(SETTINGS, dataset=tiny_mnist)
+    rows = compare_stacks.compare(pythons, settings)
+    for description, costs, W, same_pixels in rows:
+        assert costs <= 1e-10, description
+        assert W <= 1e-10, description
+        assert same_pixels, description
+    # and the first agrees with numpy
+    (train_x, _), _, _ = mnist_data.read_mnist(tiny_mnist)
+    expected = numpy_sgd(train_x.astype(numpy.float64), SETTINGS['n_hidden'],
+                         SETTINGS['learning_rate'], 0.1,
+                         SETTINGS['batch_size'], SETTINGS['training_epochs'])
+    _, arrays = compare_stacks.train_on(pythons[0], settings,
+                                        str(tmp_path / 'again'))
+    numpy.testing.assert_allclose(arrays['costs'].reshape(-1, 2), expected,
+                                  rtol=1e-9)
+    if len(pythons) == 1:
+        print('only one stack here (%s); set CA_STACK_PYTHONS to compare '
+              'with another' % rows[0][0]['stack'])
+
+
+RESUME = '''
+import json, sys
+import cA
+settings = json.loads(sys.argv[1])
+cA.test_cA(output_folder=sys.argv[2], log=sys.stderr, **settings)
+'''
+
+
+@pytest.mark.slow
+def test_a_checkpoint_from_one_stack_resumes_on_another(tiny_mnist,
+                                                        tmp_path):
+    """Epoch 1 on the first stack, epoch 2 resumed on the last one (the
+    same stack when there is only one): the costs of an uninterrupted run,
+    to 1e-10."""
+    pythons = stack_pythons()
+    settings = dict(SETTINGS, dataset=tiny_mnist)
+    whole, parts = str(tmp_path / 'whole'), str(tmp_path / 'parts')
+    for python, folder, extra in [
+            (pythons[0], whole, {}),
+            (pythons[0], parts, dict(training_epochs=1)),
+            (pythons[-1], parts, dict(resume=True))]:
+        r = subprocess.run([python, '-c', RESUME,
+                            json.dumps(dict(settings, **extra)), folder],
+                           cwd=REPO, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    expected = read_checkpoint(os.path.join(whole, 'cae_checkpoint.npz'))
+    got = read_checkpoint(os.path.join(parts, 'cae_checkpoint.npz'))
+    assert got['epoch'] == 2
+    numpy.testing.assert_allclose(got['costs'], expected['costs'],
+                                  rtol=1e-10)
+    numpy.testing.assert_allclose(got['W'], expected['W'], rtol=1e-10,
+                                  atol=1e-14)

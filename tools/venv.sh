@@ -1,0 +1,152 @@
+#!/bin/sh
+# Pick the Python and the stack, and keep .venv/ set up for them.
+#
+#   sh tools/venv.sh [PYTHON]          (what `make venv` runs)
+#   sh tools/venv.sh --which [PYTHON]  (print the choice, change nothing)
+#
+# Which Python: PYTHON when given; else the first of python3.11, python3.10
+# and python3.9 that runs, with the Theano-PyMC stack (the faithful port);
+# else the newest Python 3.12 or later that runs, with PyTensor. The stack
+# follows from the version: 3.9-3.11 Theano-PyMC, 3.12+ PyTensor.
+# Candidates come from PATH, then from pyenv's versions folder (pyenv's
+# shims refuse to run a version it has not selected).
+#
+# It prints one line saying which Python and which stack, rebuilds .venv/
+# when that choice changed, and reinstalls when setup.cfg changed. A missing
+# or unusable interpreter gets one `error:` line saying what to install,
+# and exit code 2.
+set -u
+VENV=.venv
+STAMP=$VENV/.stack
+
+fail() {
+    echo "error: $*" >&2
+    exit 2
+}
+
+# "<major.minor> <version> <executable>" of an interpreter, or nothing
+describe() {
+    "$1" -c 'import sys; v = sys.version_info; print("%d.%d %d.%d.%d %s" % (v[0], v[1], v[0], v[1], v[2], sys.executable))' 2>/dev/null
+}
+
+stack_of() {  # major.minor -> theano | pytensor | old
+    case "$1" in
+        3.9|3.10|3.11) echo theano ;;
+        3.[0-8]|2.*) echo old ;;
+        *) echo pytensor ;;
+    esac
+}
+
+candidates() {  # every python3.X on PATH and in pyenv's versions, once
+    for dir in $(echo "$PATH" | tr ':' ' '); do
+        ls "$dir"/python3.[0-9] "$dir"/python3.[0-9][0-9] 2>/dev/null
+    done
+    root=$(pyenv root 2>/dev/null) && \
+        ls "$root"/versions/*/bin/python3.[0-9] \
+           "$root"/versions/*/bin/python3.[0-9][0-9] 2>/dev/null
+    command -v python3 2>/dev/null
+}
+
+problem() {  # why the interpreter described by "$@" cannot be used, or nothing
+    minor=$1 version=$2 python=$3
+    if [ "$(stack_of "$minor")" = old ]; then
+        echo "Python $version ($python) is too old: the tutorial needs Python 3.9 to 3.11 (Theano-PyMC) or 3.12 and newer (PyTensor)"
+    elif ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+        echo "Python $version ($python) cannot make a virtual environment: install its venv module (Debian/Ubuntu: sudo apt install python$minor-venv)"
+    elif ! "$python" -c 'import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' 2>/dev/null; then
+        echo "Python $version ($python) has no C headers (Python.h), which the stack compiles its C code against: install them (Debian/Ubuntu: sudo apt install python$minor-dev)"
+    fi
+}
+
+newer() {  # is major.minor $1 newer than the one that starts description $2?
+    [ -z "$2" ] || [ "$(echo "$1" | cut -d. -f2)" -gt \
+                     "$(echo "$2" | cut -d' ' -f1 | cut -d. -f2)" ]
+}
+
+choose() {  # the description of the interpreter to use, or fail
+    best_theano=''
+    best_pytensor=''
+    first_problem=''
+    for python in $(candidates); do
+        d=$(describe "$python")
+        [ -n "$d" ] || continue  # does not run (a pyenv shim, say)
+        why=$(problem $d)
+        if [ -n "$why" ]; then
+            first_problem=${first_problem:-$why}
+            continue
+        fi
+        set -- $d
+        case $(stack_of "$1") in
+            theano) if newer "$1" "$best_theano"; then best_theano=$d; fi ;;
+            pytensor) if newer "$1" "$best_pytensor"; then best_pytensor=$d; fi ;;
+        esac
+    done
+    if [ -n "$best_theano" ]; then echo "$best_theano"
+    elif [ -n "$best_pytensor" ]; then echo "$best_pytensor"
+    elif [ -n "$first_problem" ]; then fail "$first_problem"
+    else fail "no Python 3.9 or newer found: install Python 3.11 (Debian/Ubuntu: sudo apt install python3.11-venv python3.11-dev) for the Theano-PyMC stack, or 3.12 or newer (python3-venv python3-dev) for PyTensor; or name one with make PYTHON=/path/to/python"
+    fi
+}
+
+which_only=''
+if [ "${1:-}" = --which ]; then
+    which_only=yes
+    shift
+fi
+if [ -n "${1:-}" ]; then
+    command -v "$1" >/dev/null 2>&1 || \
+        fail "PYTHON=$1 is not a program on PATH or a path to one: give a Python 3.9 to 3.11 (Theano-PyMC) or 3.12 and newer (PyTensor), or leave PYTHON unset to pick one"
+    d=$(describe "$1")
+    [ -n "$d" ] || \
+        fail "PYTHON=$1 does not run (try \`$1 --version\`; a pyenv shim runs only the versions pyenv selects): give a working Python 3.9 or newer"
+    why=$(problem $d)
+    [ -z "$why" ] || fail "$why"
+else
+    d=$(choose) || exit 2
+fi
+set -- $d
+minor=$1 version=$2 python=$3
+stack=$(stack_of "$minor")
+command -v gcc >/dev/null 2>&1 || \
+    fail "no C compiler: the stack compiles C code for speed; install gcc and g++ (Debian/Ubuntu: sudo apt install build-essential)"
+
+case $stack in
+    theano) title='Theano-PyMC' ;;
+    pytensor) title='PyTensor' ;;
+esac
+choice="$python $version $stack"
+if [ -n "$which_only" ]; then
+    echo "$choice"
+    exit 0
+fi
+config=$(cksum < setup.cfg)
+if [ -f "$STAMP" ] && [ "$(sed -n 1p "$STAMP")" = "$choice" ] && \
+   [ -x "$VENV/bin/python" ]; then
+    if [ "$(sed -n 2p "$STAMP")" = "$config" ]; then
+        echo "Python $version ($python) with the $title stack: $VENV/ is ready"
+        exit 0
+    fi
+    echo "Python $version ($python) with the $title stack: setup.cfg changed, updating $VENV/"
+else
+    if [ -d "$VENV" ]; then
+        before=$(sed -n 1p "$STAMP" 2>/dev/null | cut -d' ' -f2,3)
+        echo "Python $version ($python) with the $title stack: rebuilding $VENV/ (it was made for ${before:-another Python})"
+        rm -rf "$VENV"
+    else
+        echo "Python $version ($python) with the $title stack: setting up $VENV/ (a few minutes the first time)"
+    fi
+    "$python" -m venv "$VENV" || fail "could not create $VENV/ with $python"
+fi
+rm -f "$STAMP"
+"$VENV/bin/python" - "$stack" > "$VENV/requirements.txt" <<'EOF' || fail "could not read setup.cfg"
+import configparser, sys
+c = configparser.ConfigParser()
+c.read('setup.cfg')
+extras = c['options.extras_require']
+print(c['options']['install_requires'] + extras[sys.argv[1]] + extras['test'])
+EOF
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$VENV/requirements.txt" || \
+    fail "pip could not install the $title stack into $VENV/ (see pip's message above); run make again once it is fixed"
+printf '%s\n%s\n' "$choice" "$config" > "$STAMP"
+echo "$VENV/ is ready: $("$VENV/bin/python" -c 'import backend; print(backend.NAME)' 2>/dev/null || echo "$title")"
