@@ -67,6 +67,7 @@ import time
 from backend import theano, T, sigmoid, softplus
 import numpy
 
+import cA_kernel
 import checkpoints
 import mnist_data
 from logistic_sgd import load_data
@@ -317,27 +318,34 @@ def save_filters(W, path, tile_shape=(10, 10)):
         image.save(f, format='PNG')
 
 
-GRADIENTS = ('fused', 'T.grad')
+GRADIENTS = ('kernel', 'fused', 'T.grad')
 
 
 def build_training(train_set_x, batch_size, n_hidden, seed,
-                   contraction_level, learning_rate, gradient='fused'):
+                   contraction_level, learning_rate, gradient='kernel'):
     """A new cA and its compiled SGD step, as test_cA trains them.
 
-    gradient: 'fused' (get_fused_cost_updates, the fast one) or 'T.grad'
-    (get_cost_updates). Returns (ca, train_ca): train_ca(i) trains on
-    minibatch i of the shared train_set_x and returns [mean L_rec, L_jacob]
-    computed before the step.
+    gradient: how the step is computed, the same math three ways:
+    'kernel' (the default, the fastest: the whole step as one compiled Op,
+    cA_kernel.py), 'fused' (get_fused_cost_updates, the hand-derived
+    gradient as a Theano graph) or 'T.grad' (get_cost_updates). Returns
+    (ca, train_ca): train_ca(i) trains on minibatch i of the shared
+    train_set_x and returns [mean L_rec, L_jacob] computed before the step.
     """
     index = T.lscalar('index')
     x = T.matrix('x')
     ca = cA(numpy_rng=numpy.random.RandomState(seed), input=x,
             n_visible=train_set_x.get_value(borrow=True).shape[1],
             n_hidden=n_hidden, n_batchsize=batch_size)
-    get_updates = (ca.get_fused_cost_updates if gradient == 'fused'
-                   else ca.get_cost_updates)
-    cost, updates = get_updates(contraction_level=contraction_level,
-                                learning_rate=learning_rate)
+    if gradient == 'kernel':
+        cost, updates = cA_kernel.get_cost_updates(
+            ca, contraction_level=contraction_level,
+            learning_rate=learning_rate)
+    else:
+        get_updates = (ca.get_fused_cost_updates if gradient == 'fused'
+                       else ca.get_cost_updates)
+        cost, updates = get_updates(contraction_level=contraction_level,
+                                    learning_rate=learning_rate)
     train_ca = theano.function(
         [index], [T.mean(ca.L_rec), ca.L_jacob], updates=updates,
         givens={x: train_set_x[index * batch_size:(index + 1) * batch_size]})
@@ -379,14 +387,14 @@ def resume_command(**kwargs):
 def test_cA(learning_rate=0.01, training_epochs=20,
             dataset=mnist_data.DEFAULT_PATH, batch_size=10,
             output_folder='cA_plots', contraction_level=0.1, n_hidden=500,
-            seed=123, gradient='fused', resume=False, log=None):
+            seed=123, gradient='kernel', resume=False, log=None):
     """Train a cA on MNIST with plain minibatch SGD; write its filters.
 
     The hyperparameters are the tutorial's: 500 hidden units, minibatches
     of 10 in the data's order, learning rate 0.01, lambda = 0.1, 20 epochs,
-    W drawn from numpy.random.RandomState(seed). ``gradient`` picks the
-    hand-derived step ('fused', the default) or T.grad's ('T.grad'): the
-    same math, see cA.get_fused_cost_updates. One line per epoch goes to
+    W drawn from numpy.random.RandomState(seed). ``gradient`` picks how the
+    step is computed ('kernel', the default, 'fused' or 'T.grad', see
+    build_training): the same math. One line per epoch goes to
     ``log`` (default: sys.stdout). Writes output_folder/cae_filters.png
     and returns a TrainingResult.
 
@@ -544,10 +552,11 @@ def parse_args(argv=None):
                              '(default: %(default)s)')
     parser.add_argument('--gradient', choices=GRADIENTS,
                         default=defaults['gradient'],
-                        help="how the SGD step is computed: 'fused' (the "
-                             "hand-derived gradient, faster) or 'T.grad' "
-                             "(Theano's symbolic gradient); the same math "
-                             "(default: %(default)s)")
+                        help="how the SGD step is computed: 'kernel' (one "
+                             "compiled Op, cA_kernel.py, the fastest), "
+                             "'fused' (the hand-derived gradient as a graph) "
+                             "or 'T.grad' (Theano's symbolic gradient); the "
+                             "same math (default: %(default)s)")
     parser.add_argument('--resume', action='store_true',
                         help='go on from the checkpoint in the output '
                              'folder (same settings and data); a larger '
