@@ -36,10 +36,13 @@ PyTensor; the user's own setting always wins):
   step runs 100,000 times on arrays of the same shapes; about 10 % faster);
 - on PyTensor, ``linker=cvm``: its C linker (with the FAST_RUN rewrites),
   faster for this model than the Numba linker that PyTensor 3 picks by
-  default (docs/performance.md has the measurements).
+  default (docs/performance.md has the measurements);
+- with the mkl wheel, ``MKL_THREADING_LAYER=GNU`` (unless set): MKL's
+  threads come from GNU OpenMP, as the training kernel's do (cA_kernel.py).
 
-Importing this module sets those flags in ``os.environ`` (nothing else) and
-imports the stack; nothing is changed when the stack was imported before.
+Importing this module sets those flags (and MKL_THREADING_LAYER) in
+``os.environ`` (nothing else) and imports the stack; nothing is changed
+when the stack was imported before.
 """
 import configparser
 import importlib.util
@@ -179,6 +182,11 @@ def configure(stack, environ=os.environ):
         logging.getLogger(stack.package + '.tensor.blas').addFilter(
             lambda record: 'did not find a dynamic library' not in
             record.getMessage())
+        # MKL's threads from GNU OpenMP (libgomp), the runtime the kernel's
+        # threads come from (cA_kernel.c), rather than Intel's: with two
+        # runtimes, each one's idle threads spin on the cores that the
+        # other's need
+        environ.setdefault('MKL_THREADING_LAYER', 'GNU')
     if added:
         flags = [environ.get(stack.flags_var, '')] + added
         environ[stack.flags_var] = ','.join(f for f in flags if f)

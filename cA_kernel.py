@@ -99,6 +99,9 @@ _REALS = [('float64', 'double', 'dgemm_', ''), ('float32', 'float', 'sgemm_',
 # dominate and one block of all rows is faster.
 BLOCK_BYTES = 128 * 1024
 SMALL_BATCH = 64
+# Threads only from B V H = PARALLEL_WORK multiply-adds per product on:
+# below, waking the threads costs more than they save.
+PARALLEL_WORK = 1 << 20
 
 
 # C: where an output W, b or b' goes
@@ -246,7 +249,8 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
 #define cae_log1pf log1pf
 #endif
 """
-        code = [backend.blas_header_text(), vector_math, OUTPUT_HELPER]
+        code = ['#ifdef _OPENMP\n#include <omp.h>\n#endif',
+                backend.blas_header_text(), vector_math, OUTPUT_HELPER]
         body = _c_source()
         for dtype, real, gemm, f in _REALS:
             code.append('\n'.join([
@@ -274,10 +278,10 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         return backend.blas_ldflags(libs=False, include_dir=True)
 
     def c_compile_args(self, **kwargs):
-        # -fopenmp-simd: the `#pragma omp simd` of the loops (no threads);
+        # -fopenmp: threads, and the `#pragma omp simd` of the loops;
         # -fno-math-errno: exp and log1p as pure functions, vectorizable
         args = backend.blas_ldflags(libs=False, flags=True)
-        args += ['-O3', '-fopenmp-simd', '-fno-math-errno']
+        args += ['-O3', '-fopenmp', '-fno-math-errno']
         if platform.machine() in ('x86_64', 'AMD64'):
             # 512-bit vectors where the CPU has them (the default is 256)
             args.append('-mprefer-vector-width=512')
@@ -309,6 +313,7 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         norms = int(self.norms)
         block_rows = self.block_rows or 0
         block_bytes, small_batch = BLOCK_BYTES, SMALL_BATCH
+        parallel_work = PARALLEL_WORK
         fail = sub['fail']
         return r"""
 {
@@ -318,7 +323,7 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
     const npy_intp elsize = sizeof(%(real)s);
     PyArrayObject *x_rows = NULL;
     npy_intp ldx;
-    int R;
+    int R, nthreads = 1;
     size_t bytes;
 
     if (PyArray_DIMS(%(x)s)[1] != V || PyArray_DIMS(%(b)s)[0] != H ||
@@ -383,7 +388,13 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         }
     }
 
-    bytes = workspace_size_%(dtype)s(B, V, H) * elsize;
+#ifdef _OPENMP
+    /* all the cores OpenMP has (OMP_NUM_THREADS), one for small work */
+    nthreads = omp_get_max_threads();
+    if ((double) B * V * H < %(parallel_work)s)
+        nthreads = 1;
+#endif
+    bytes = workspace_size_%(dtype)s(B, V, H, nthreads);
     if (bytes > work_bytes_%(name)s) {
         free(work_%(name)s);
         work_%(name)s = malloc(bytes);
@@ -418,7 +429,7 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         ((%(real)s *) PyArray_DATA(%(eta)s))[0],
         (%(real)s *) PyArray_DATA(%(L_rec)s),
         (%(real)s *) PyArray_DATA(%(L_jacob)s),
-        (%(real)s *) work_%(name)s, %(norms)s, R);
+        work_%(name)s, %(norms)s, R, nthreads);
     Py_DECREF(x_rows);
 }
 """ % locals()

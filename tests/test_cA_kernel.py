@@ -12,7 +12,8 @@ from backend import theano, T
 import cA as cA_module
 import cA_kernel
 from cA import cA
-from conftest import finite_difference_gradient, reference_cost, sigmoid
+from conftest import (finite_difference_gradient, reference_cost,
+                      run_script, sigmoid)
 from mlp import HiddenLayer
 
 LR = 0.05
@@ -98,10 +99,15 @@ def assert_step_close(before, after, reference, rtol):
 
 # (batch, n_visible, n_hidden, lambda, block_rows): one example; odd sizes;
 # blocks of W rows that do not divide n_visible (7 = 3 + 3 + 1, 50 = 4 x 12
-# + 2); a plain auto-encoder (lambda = 0); sizes a BLAS kernel splits.
+# + 2); a plain auto-encoder (lambda = 0); sizes a BLAS kernel splits; and
+# sizes large enough for threads (B n_visible n_hidden >= 2^20), in blocks
+# (301 = 5 x 56 + 21 rows shared by the threads; 200 = 199 + 1: one block
+# each) and in whole-matrix passes (batch >= cA_kernel.SMALL_BATCH).
 CASES = [(4, 7, 5, 0.3, None), (1, 7, 5, 0.1, None), (5, 7, 5, 0.0, None),
          (4, 7, 5, 0.3, 3), (9, 50, 13, 0.2, 4), (3, 50, 37, 0.1, 1),
-         (70, 33, 21, 0.1, None), (13, 61, 129, 0.5, 7)]
+         (70, 33, 21, 0.1, None), (13, 61, 129, 0.5, 7),
+         (12, 301, 290, 0.1, None), (10, 200, 600, 0.1, 199),
+         (10, 200, 600, 0.0, 150), (100, 129, 100, 0.1, None)]
 
 
 @pytest.mark.parametrize('n, n_visible, n_hidden, lam, block_rows', CASES)
@@ -123,6 +129,19 @@ def test_one_step_equals_the_T_grad_step_and_numpy(n, n_visible, n_hidden,
     expected = numpy_step(x, *before, lam, LR)
     numpy.testing.assert_allclose(out_k[1:], expected[:2], rtol=1e-12)
     assert_step_close(before, params_k, expected[2:], rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_one_step_with_three_threads():
+    """The cases above with 3 threads (OMP_NUM_THREADS), more than the
+    blocks of some, and shares of W that are not equal."""
+    env = dict(os.environ, OMP_NUM_THREADS='3')
+    r = run_script(['-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+                    os.path.abspath(__file__) + '::'
+                    'test_one_step_equals_the_T_grad_step_and_numpy'],
+                   env=env)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert '%d passed' % len(CASES) in r.stdout
 
 
 def test_step_follows_finite_differences_of_the_explicit_cost():
