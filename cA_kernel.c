@@ -58,12 +58,20 @@ static inline real FN(sigmoid_of)(real a, real e)
 /* ---- the loops between the GEMMs, each on a range of rows or columns ----
  * (a thread's share; the whole range on one thread) */
 
-/* c[j] += sum_i W_ij^2 over rows i0..i1 and columns j0..j1, eq. (5) */
+/* c[j] += sum_i W_ij^2 over rows i0..i1 and columns j0..j1, eq. (5); four
+ * rows at a time, so that c is loaded and stored once per four rows */
 static void FN(add_squares)(const real *W, int H, int i0, int i1, int j0,
                             int j1, real *c)
 {
     int i, j;
-    for (i = i0; i < i1; i++) {
+    for (i = i0; i + 4 <= i1; i += 4) {
+        const real *w0 = W + (size_t) i * H, *w1 = w0 + H, *w2 = w1 + H,
+                   *w3 = w2 + H;
+        for (j = j0; j < j1; j++)
+            c[j] += (w0[j] * w0[j] + w1[j] * w1[j]) +
+                    (w2[j] * w2[j] + w3[j] * w3[j]);
+    }
+    for (; i < i1; i++) {
         const real *w = W + (size_t) i * H;
         for (j = j0; j < j1; j++)
             c[j] += w[j] * w[j];
@@ -148,19 +156,24 @@ static void FN(delta_hidden)(int B, int H, real *g, const real *h,
         b[j] -= eta * sum[j];
 }
 
-/* Rows i0..i1 of W: W_ij *= f_j with f_j = 1 - 2 eta lambda m_j, the
- * penalty's part of eq. (9); and b'_i -= eta sum_k d_z,ki, eq. (10). */
-static void FN(scale_rows)(int B, int V, int H, real *W, const real *m,
-                           real q, const real *d, real eta, real *bp,
-                           real *sum, int i0, int i1, int scale)
+/* Rows i0..i1 of W: W_ij *= f_j = 1 - 2 eta lambda m_j, the penalty's part
+ * of eq. (9) (q = 2 eta lambda) */
+static void FN(scale_rows)(int H, real *W, const real *m, real q, int i0,
+                           int i1)
 {
-    int i, j, k;
-    if (scale)
-        for (i = i0; i < i1; i++) {
-            real *w = W + (size_t) i * H;
-            for (j = 0; j < H; j++)
-                w[j] *= 1 - q * m[j];
-        }
+    int i, j;
+    for (i = i0; i < i1; i++) {
+        real *w = W + (size_t) i * H;
+        for (j = 0; j < H; j++)
+            w[j] *= 1 - q * m[j];
+    }
+}
+
+/* Columns i0..i1 of the visible layer: b'_i -= eta sum_k d_z,ki, eq. (10) */
+static void FN(visible_bias)(int B, int V, const real *d, real eta,
+                             real *bp, real *sum, int i0, int i1)
+{
+    int i, k;
     for (i = i0; i < i1; i++)
         sum[i] = 0;
     for (k = 0; k < B; k++) {
@@ -349,8 +362,9 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
             for (i0 = v0; i0 < v1; i0 += R) {
                 real *Wb = W + (size_t) i0 * H;
                 r = v1 - i0 < R ? v1 - i0 : R;
-                FN(scale_rows)(B, V, H, W, w.m, q, w.d, eta, bp, w.sum, i0,
-                               i0 + r, penalty);
+                if (penalty)
+                    FN(scale_rows)(H, W, w.m, q, i0, i0 + r);
+                FN(visible_bias)(B, V, w.d, eta, bp, w.sum, i0, i0 + r);
                 FN(gemm_rows)('T', 'N', r, H, B, -eta, x + i0, ldx, w.g, H,
                               1, Wb, H);
                 FN(gemm_rows)('T', 'N', r, H, B, -eta, w.d + i0, V, w.h, H,
@@ -389,8 +403,9 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
             FN(delta_hidden)(B, H, w.g, w.h, w.c, p, eta, b, w.sum, j0, j1);
 #pragma omp barrier
             cae_share(V, COLS, THREAD, THREADS, &i0, &i1);
-            FN(scale_rows)(B, V, H, W, w.m, q, w.d, eta, bp, w.sum, i0, i1,
-                           penalty);
+            if (penalty)
+                FN(scale_rows)(H, W, w.m, q, i0, i1);
+            FN(visible_bias)(B, V, w.d, eta, bp, w.sum, i0, i1);
         }
         FN(gemm_rows)('T', 'N', V, H, B, -eta, x, ldx, w.g, H, 1, W, H);
         FN(gemm_rows)('T', 'N', V, H, B, -eta, w.d, V, w.h, H, 1, W, H);

@@ -314,6 +314,9 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         block_rows = self.block_rows or 0
         block_bytes, small_batch = BLOCK_BYTES, SMALL_BATCH
         parallel_work = PARALLEL_WORK
+        # Without a BLAS library the stack's GEMM calls NumPy, which needs
+        # Python's lock: one thread then
+        threads_ok = int(bool(backend.blas_ldflags()))
         fail = sub['fail']
         return r"""
 {
@@ -391,7 +394,7 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
 #ifdef _OPENMP
     /* all the cores OpenMP has (OMP_NUM_THREADS), one for small work */
     nthreads = omp_get_max_threads();
-    if ((double) B * V * H < %(parallel_work)s)
+    if ((double) B * V * H < %(parallel_work)s || !%(threads_ok)s)
         nthreads = 1;
 #endif
     bytes = workspace_size_%(dtype)s(B, V, H, nthreads);
