@@ -73,8 +73,9 @@ rewrite when anything else in the graph still needs the old W.
 
 Both stacks (Theano-PyMC and PyTensor) run the same code; the few names
 that differ come from backend.py (COp, Apply, the BLAS helpers,
-register_inplace_rewrite). Without a C compiler, and on PyTensor's Numba
-or Python linkers, the Op runs ``perform``: the same step in NumPy.
+register_inplace_rewrite). Without a C compiler or a BLAS library, and on
+PyTensor's Numba or Python linkers, the Op runs ``perform``: the same step
+in NumPy.
 """
 import hashlib
 import os
@@ -204,6 +205,11 @@ class CAEStep(backend.COp):
         if not self.inplace:
             W, b, b_prime = W.copy(), b.copy(), b_prime.copy()
         n = x.shape[0]
+        if (x.shape[1], b.shape[0], b_prime.shape[0]) != (
+                W.shape[0], W.shape[1], W.shape[0]):
+            raise ValueError('CAEStep: shapes do not fit: x %s, W %s, b %s, '
+                             'b_prime %s' % (x.shape, W.shape, b.shape,
+                                             b_prime.shape))
         if n == 0:
             raise ValueError('CAEStep: the minibatch is empty')
         h = scipy.special.expit(x @ W + b)                             # (1)
@@ -304,6 +310,11 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         return 'free(work_%(name)s);' % locals()
 
     def c_code(self, node, name, inputs, outputs, sub):
+        if not backend.blas_ldflags():
+            # No BLAS library linked: the stacks' fallback GEMM (NumPy's,
+            # through its C API) does not link into every module; the
+            # stacks' own products run in Python then, and so does this
+            raise NotImplementedError('CAEStep: no BLAS library linked')
         x, W, b, bp, lam, eta = inputs
         W_out, b_out, bp_out, L_rec, L_jacob = outputs
         dtype = node.inputs[1].type.dtype
@@ -314,9 +325,6 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         block_rows = self.block_rows or 0
         block_bytes, small_batch = BLOCK_BYTES, SMALL_BATCH
         parallel_work = PARALLEL_WORK
-        # Without a BLAS library the stack's GEMM calls NumPy, which needs
-        # Python's lock: one thread then
-        threads_ok = int(bool(backend.blas_ldflags()))
         fail = sub['fail']
         return r"""
 {
@@ -394,7 +402,7 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
 #ifdef _OPENMP
     /* all the cores OpenMP has (OMP_NUM_THREADS), one for small work */
     nthreads = omp_get_max_threads();
-    if ((double) B * V * H < %(parallel_work)s || !%(threads_ok)s)
+    if ((double) B * V * H < %(parallel_work)s)
         nthreads = 1;
 #endif
     bytes = workspace_size_%(dtype)s(B, V, H, nthreads);
