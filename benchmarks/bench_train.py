@@ -18,6 +18,8 @@ when a Python for it is installed).
 
 Variants:
     default       test_cA's step (cA.build_training): cA_kernel.CAEStep
+    unblocked     the same kernel with one block of all rows of W (each
+                  pass one GEMM; what the blocks gain; not run by default)
     fused         cA.get_fused_cost_updates, the hand-derived step as a graph
     tgrad         cA.get_cost_updates, T.grad's step
     explicit      the original's penalty through the (batch, n_visible,
@@ -62,7 +64,8 @@ TITLES = {'theano': 'Theano-PyMC', 'pytensor': 'PyTensor', 'torch': 'PyTorch'}
 # first guess of each variant's speed (ms per minibatch at batch 10, and
 # how it grows with the batch)
 BLOCK_SECONDS = 0.4
-GUESS_MS = {'default': 0.6, 'fused': 1.5, 'tgrad': 2.0, 'plain': 0.5,
+GUESS_MS = {'default': 0.6, 'unblocked': 0.7, 'fused': 1.5, 'tgrad': 2.0,
+            'plain': 0.5,
             'explicit': 20.0, 'torch': 2.0, 'torch.compile': 1.5}
 TORCH = ('torch', 'torch.compile')
 
@@ -112,7 +115,11 @@ def theano_worker(variant, batch_size, steps, blocks, clock=time.perf_counter):
         ca = cA_module.cA(numpy.random.RandomState(123), input=x,
                           n_visible=N_VISIBLE, n_hidden=N_HIDDEN,
                           n_batchsize=batch_size)
-        if variant == 'explicit':
+        if variant == 'unblocked':
+            _, updates = cA_kernel.get_cost_updates(ca, 0.1, 0.01,
+                                                    block_rows=N_VISIBLE)
+            outputs = [T.mean(ca.L_rec), ca.L_jacob]
+        elif variant == 'explicit':
             # the original's expression, with its fixed batch size
             h = ca.get_hidden_values(x)
             z = ca.get_reconstructed_input(h)
@@ -314,7 +321,7 @@ def main():
                         default='default,fused,tgrad,plain,torch,'
                                 'torch.compile',
                         help='comma-separated (default: %(default)s; also '
-                             'explicit)')
+                             'unblocked, explicit)')
     parser.add_argument('--stacks', default='theano,pytensor',
                         help='comma-separated, those with an environment '
                              '(default: %(default)s)')
