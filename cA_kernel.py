@@ -100,8 +100,9 @@ _REALS = [('float64', 'double', 'dgemm_', ''), ('float32', 'float', 'sgemm_',
 # dominate and one block of all rows is faster.
 BLOCK_BYTES = 128 * 1024
 SMALL_BATCH = 64
-# Threads only from B V H = PARALLEL_WORK multiply-adds per product on:
-# below, waking the threads costs more than they save.
+# A thread per PARALLEL_WORK multiply-adds of a product (B V H), up to the
+# cores OpenMP has: with less work each, waking and waiting for the threads
+# costs more than they save (batch 10 on 784 x 500: 3 threads at most).
 PARALLEL_WORK = 1 << 20
 
 
@@ -400,10 +401,13 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
     }
 
 #ifdef _OPENMP
-    /* all the cores OpenMP has (OMP_NUM_THREADS), one for small work */
-    nthreads = omp_get_max_threads();
-    if ((double) B * V * H < %(parallel_work)s)
-        nthreads = 1;
+    /* the cores OpenMP has (OMP_NUM_THREADS), one per PARALLEL_WORK */
+    {
+        double most = (double) B * V * H / %(parallel_work)s;
+        nthreads = omp_get_max_threads();
+        if (nthreads > most)
+            nthreads = most < 1 ? 1 : (int) most;
+    }
 #endif
     bytes = workspace_size_%(dtype)s(B, V, H, nthreads);
     if (bytes > work_bytes_%(name)s) {

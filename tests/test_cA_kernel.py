@@ -102,14 +102,18 @@ def assert_step_close(before, after, reference, rtol):
 # (batch, n_visible, n_hidden, lambda, block_rows): one example; odd sizes;
 # blocks of W rows that do not divide n_visible (7 = 3 + 3 + 1, 50 = 4 x 12
 # + 2); a plain auto-encoder (lambda = 0); sizes a BLAS kernel splits; and
-# sizes large enough for threads (B n_visible n_hidden >= 2^20), in blocks
-# (301 = 5 x 56 + 21 rows shared by the threads; 200 = 199 + 1: one block
-# each) and in whole-matrix passes (batch >= cA_kernel.SMALL_BATCH).
+# sizes with work for 3 threads (B n_visible n_hidden >= 3 x
+# cA_kernel.PARALLEL_WORK; as many as the machine has, at least 2 here),
+# in blocks (301 rows in blocks of 18, shared by the threads; 400 = 399 +
+# 1: fewer blocks than 3 threads) and in whole-matrix passes (batch >=
+# cA_kernel.SMALL_BATCH).
 CASES = [(4, 7, 5, 0.3, None), (1, 7, 5, 0.1, None), (5, 7, 5, 0.0, None),
          (4, 7, 5, 0.3, 3), (9, 50, 13, 0.2, 4), (3, 50, 37, 0.1, 1),
          (70, 33, 21, 0.1, None), (13, 61, 129, 0.5, 7),
-         (12, 301, 290, 0.1, None), (10, 200, 600, 0.1, 199),
-         (10, 200, 600, 0.0, 150), (100, 129, 100, 0.1, None)]
+         (12, 301, 900, 0.1, None), (10, 400, 800, 0.1, 399),
+         (10, 400, 800, 0.0, 150), (100, 129, 250, 0.1, None)]
+assert all(n * v * h >= 3 * cA_kernel.PARALLEL_WORK
+           for n, v, h, _, _ in CASES[-4:])
 
 
 @pytest.mark.parametrize('n, n_visible, n_hidden, lam, block_rows', CASES)
@@ -135,8 +139,9 @@ def test_one_step_equals_the_T_grad_step_and_numpy(n, n_visible, n_hidden,
 
 @pytest.mark.slow
 def test_one_step_with_three_threads():
-    """The cases above with 3 threads (OMP_NUM_THREADS), more than the
-    blocks of some, and shares of W that are not equal."""
+    """The cases above asking OpenMP for 3 threads (OMP_NUM_THREADS; MKL
+    may hold a process to its cores): more than the blocks of some, and
+    shares of W that are not equal."""
     env = dict(os.environ, OMP_NUM_THREADS='3')
     r = run_script(['-m', 'pytest', '-q', '-p', 'no:cacheprovider',
                     os.path.abspath(__file__) + '::'
