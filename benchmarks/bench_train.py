@@ -488,7 +488,7 @@ def main():
         print('the penalty: default over plain (the same kernel at lambda '
               '= 0, no penalty computed)')
         for r, extra in penalty:
-            print('  %-12s %-8s batch %4d  +%.0f %%' % (
+            print('  %-12s %-8s batch %4d  %+.0f %%' % (
                 TITLES[r['stack']], r['dtype'], r['batch_size'],
                 100 * extra))
             r['penalty_over_plain'] = extra
