@@ -20,10 +20,11 @@ At the tutorial's minibatch of 10, a step does little arithmetic per element
 of W (784 x 500, 3.1 MB in float64, larger than a core's L2 cache) and the
 graph's operations each walk the whole of W: x W, h W^T, d_z W, W**2 and
 the gemv for the column norms, the column scaling of W, the update GEMM.
-Each walk costs about as much as a matrix product, and the penalty's two
-walks are why it cost ~2x a plain auto-encoder's step. Theano cannot fuse
-a GEMM with an elementwise loop; here one C function does the whole step
-and walks W three times, in blocks of rows that stay in cache while every
+Each walk costs about as much as a matrix product at that minibatch; the
+penalty's three (W**2, its gemv, the scaling) took 27 % of the fused
+graph's step (docs/performance.md has the profiles). Theano cannot fuse a
+GEMM with an elementwise loop; here one C function does the whole step and
+walks W three times, in blocks of rows that stay in cache while every
 product and loop that needs that block runs:
 
   pass 1:  h = s(x W + b)                                             (1)
@@ -45,7 +46,15 @@ a'[:, I], whose d_z[:, I] then gives d_z[:, I] W[I, :]), and the loops over
 the block's elements (the squares for c, the column scaling of pass 3) run
 while it is in cache. At large minibatches each element of W is used for
 B multiply-adds per product and the GEMMs dominate: then one block of all
-V rows makes each pass a single large (multi-threaded) GEMM.
+V rows makes each pass a single large GEMM.
+
+Threads (OpenMP, as many as it has cores for, one per 2^20 multiply-adds
+of a product): at small minibatches the threads split W by rows, each
+walking its own blocks with single-threaded GEMMs, and the partial sums
+of x W, c and d_z W are added up between the passes; at large ones the
+BLAS spreads each pass's GEMM over the cores and the threads share the
+loops in between. backend.py makes MKL take its threads from the same
+OpenMP runtime (GNU's), so that the two do not compete for the cores.
 
 The logistic sigmoid and the softplus of a' come from one exp and one
 log1p per pixel: with e = exp(-|a|),  s(a) = 1/(1+e) for a >= 0 and
@@ -68,14 +77,18 @@ place: it copies W, b and b' and updates the copies. When the compiled
 function's updates write those outputs back to the same shared variables,
 a rewrite in the stack's in-place phase (the one that makes GEMM in-place)
 replaces it with ``CAEStep(inplace=True)``, which updates the shared
-variables' arrays in place; the stack's destroy handler refuses that
-rewrite when anything else in the graph still needs the old W.
+variables' arrays in place. The stack's destroy handler checks the
+rewrite: other nodes that read the old W are run before the step, and a
+function that may not change W (no update writes it back) keeps the
+copying Op.
 
 Both stacks (Theano-PyMC and PyTensor) run the same code; the few names
 that differ come from backend.py (COp, Apply, the BLAS helpers,
 register_inplace_rewrite). Without a C compiler or a BLAS library, and on
 PyTensor's Numba or Python linkers, the Op runs ``perform``: the same step
-in NumPy.
+in NumPy. (PyTensor's Numba linker runs it through Numba's object mode,
+which is slow, 80-210 ms a step: with that linker use gradient='fused'.
+The C linker, backend.py's default, is the fast one.)
 """
 import hashlib
 import os
@@ -90,7 +103,8 @@ from backend import theano, T
 HERE = os.path.dirname(os.path.abspath(__file__))
 C_SOURCE = os.path.join(HERE, 'cA_kernel.c')
 
-# the two instantiations of cA_kernel.c: (dtype, C type, BLAS GEMM, libm)
+# the two instantiations of cA_kernel.c: (dtype, C type, BLAS GEMM, the
+# suffix of libm's functions)
 _REALS = [('float64', 'double', 'dgemm_', ''), ('float32', 'float', 'sgemm_',
                                                'f')]
 

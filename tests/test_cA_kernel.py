@@ -270,6 +270,25 @@ def test_input_is_another_layers_output_and_W_is_shared_with_it():
     assert not numpy.allclose(results['kernel'][1], start[0])
 
 
+def test_a_plain_autoencoder_whose_L_jacob_no_one_reads_skips_the_norms():
+    """At lambda = 0 without L_jacob among the outputs, the in-place
+    rewrite drops the column norms (norms=False); the step is the same."""
+    x = batch(5)
+    for outputs in ('L_rec', 'both'):
+        ca = small_model()
+        before = values(ca)
+        cost, updates = cA_kernel.get_cost_updates(ca, 0.0, LR)
+        wanted = [T.mean(ca.L_rec)] + ([ca.L_jacob] if outputs == 'both'
+                                       else [])
+        f = theano.function([ca.x], wanted, updates=updates)
+        assert [node.op.norms for node in kernel_nodes(f)] == [
+            outputs == 'both']
+        got = f(x)
+        expected = numpy_step(x, *before, 0.0, LR)
+        numpy.testing.assert_allclose(got, expected[:len(got)], rtol=1e-12)
+        assert_step_close(before, values(ca), expected[2:], rtol=1e-12)
+
+
 def test_x_with_strided_rows_and_a_fortran_ordered_x():
     """A slice of columns (rows at a stride larger than the row) and a
     transposed array (the copy path) give the same step."""
