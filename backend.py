@@ -38,9 +38,12 @@ PyTensor; the user's own setting always wins):
   faster for this model than the Numba linker that PyTensor 3 picks by
   default (docs/performance.md has the measurements);
 - with the mkl wheel, ``MKL_THREADING_LAYER=GNU`` (unless set): MKL's
-  threads come from GNU OpenMP, as the training kernel's do (cA_kernel.py).
+  threads come from GNU OpenMP, as the training kernel's do (cA_kernel.py);
+- ``OMP_WAIT_POLICY=PASSIVE`` (unless set): OpenMP threads waiting for each
+  other sleep rather than spin, so the kernel's threads stay fast when
+  another program keeps a core busy.
 
-Importing this module sets those flags (and MKL_THREADING_LAYER) in
+Importing this module sets those flags (and the two variables) in
 ``os.environ`` (nothing else) and imports the stack; nothing is changed
 when the stack was imported before.
 """
@@ -189,6 +192,12 @@ def configure(stack, environ=os.environ):
         # runtimes, each one's idle threads spin on the cores that the
         # other's need
         environ.setdefault('MKL_THREADING_LAYER', 'GNU')
+    # OpenMP threads that wait at a barrier sleep instead of spinning: when
+    # another program keeps a core busy, spinning threads took the CPU from
+    # the very thread they waited for, and a step of cA_kernel at batch 10
+    # went from 1.2 ms to 15-26 ms (measured here); on an idle machine the
+    # cost is a wake-up per barrier (docs/performance.md)
+    environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     if added:
         flags = [environ.get(stack.flags_var, '')] + added
         environ[stack.flags_var] = ','.join(f for f in flags if f)
