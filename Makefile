@@ -11,7 +11,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATASET := data/mnist.pkl.gz
 
-.PHONY: run test test-fast analysis scA venv blas data bench bench-peer clean
+.PHONY: run test test-fast analysis scA venv blas data bench bench-peer \
+	bench-stacks bench-pytensor clean
 
 run: venv blas $(DATASET)
 	$(PY) cA.py
@@ -55,13 +56,29 @@ data: $(DATASET)
 $(DATASET): | venv
 	$(PY) mnist_data.py $@
 
-# The training benchmark (not part of the tests): every variant, both
-# dtypes, batch sizes 10, 100 and 1000, with the PyTorch peers beside them.
-bench: venv blas $(DATASET) bench-peer
+# The training benchmark (not part of the tests): the default step, the
+# fused and T.grad graphs and a plain auto-encoder, float64 and float32,
+# batch sizes 10, 100 and 1000, on both stacks, with the PyTorch peers
+# (eager and torch.compile) beside them and the machine's peak; about 25
+# minutes. Run it on an otherwise idle machine: it times both cores.
+bench: venv blas $(DATASET) bench-peer bench-stacks
 	$(PY) benchmarks/bench_train.py
 
-# The peer runs in its own environment: torch 2.13.0 installs from this
-# machine's disk. Without it the benchmark skips the peer with a note.
+# PyTensor's linkers (C, Numba) and BLAS (MKL, OpenBLAS, NumPy's)
+bench-pytensor: venv blas $(DATASET) bench-stacks
+	$(PY) benchmarks/bench_train.py --pytensor-choices --batch-sizes 10,100
+
+# The other stack's environment beside .venv/: .venv-pytensor/ when .venv/
+# has Theano-PyMC, .venv-theano/ when it has PyTensor (tools/venv.sh, with
+# a Python for that stack); without one the benchmark measures one stack.
+bench-stacks: venv
+	@stack=$$(sh tools/venv.sh --which '$(PYTHON)' | cut -d' ' -f3); \
+	case $$stack in theano) other=pytensor ;; *) other=theano ;; esac; \
+	VENV=$(VENV)-$$other CA_BACKEND=$$other sh tools/venv.sh 2>&1 || \
+	  echo "notice: no environment for the other stack ($$other): the benchmark measures $$stack only"
+
+# The peers run in their own environment: torch 2.13.0 installs from this
+# machine's disk. Without it the benchmark skips the peers with a note.
 PEER_VENV := .venv-peer
 bench-peer: $(PEER_VENV)/.installed
 
@@ -72,4 +89,4 @@ $(PEER_VENV)/.installed:
 	test ! -d $(PEER_VENV) || touch $@
 
 clean:
-	rm -rf $(VENV) $(PEER_VENV) cA_plots/*.png cA_plots/*.npz .pytest_cache
+	rm -rf $(VENV) $(VENV)-theano $(VENV)-pytensor $(PEER_VENV) cA_plots/*.png cA_plots/*.npz .pytest_cache

@@ -36,10 +36,16 @@ PyTensor; the user's own setting always wins):
   step runs 100,000 times on arrays of the same shapes; about 10 % faster);
 - on PyTensor, ``linker=cvm``: its C linker (with the FAST_RUN rewrites),
   faster for this model than the Numba linker that PyTensor 3 picks by
-  default (docs/performance.md has the measurements).
+  default (docs/performance.md has the measurements);
+- with the mkl wheel, ``MKL_THREADING_LAYER=GNU`` (unless set): MKL's
+  threads come from GNU OpenMP, as the training kernel's do (cA_kernel.py);
+- ``OMP_WAIT_POLICY=PASSIVE`` (unless set): OpenMP threads waiting for each
+  other sleep rather than spin, so the kernel's threads stay fast when
+  another program keeps a core busy.
 
-Importing this module sets those flags in ``os.environ`` (nothing else) and
-imports the stack; nothing is changed when the stack was imported before.
+Importing this module sets those flags (and the two variables) in
+``os.environ`` (nothing else) and imports the stack; nothing is changed
+when the stack was imported before.
 """
 import configparser
 import importlib.util
@@ -180,6 +186,18 @@ def configure(stack, environ=os.environ):
     logging.getLogger(stack.package + '.tensor.blas').addFilter(
         lambda record: 'did not find a dynamic library' not in
         record.getMessage())
+    if any(flag.startswith('blas__ldflags=-L') for flag in added):
+        # MKL's threads from GNU OpenMP (libgomp), the runtime the kernel's
+        # threads come from (cA_kernel.c), rather than Intel's: with two
+        # runtimes, each one's idle threads spin on the cores that the
+        # other's need
+        environ.setdefault('MKL_THREADING_LAYER', 'GNU')
+    # OpenMP threads that wait at a barrier sleep instead of spinning: when
+    # another program keeps a core busy, spinning threads took the CPU from
+    # the very thread they waited for, and a step of cA_kernel at batch 10
+    # went from 1.2 ms to 15-26 ms (measured here); on an idle machine the
+    # cost is a wake-up per barrier (docs/performance.md)
+    environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     if added:
         flags = [environ.get(stack.flags_var, '')] + added
         environ[stack.flags_var] = ','.join(f for f in flags if f)
@@ -222,3 +240,54 @@ def py_mode():
     if STACK.key == 'theano':
         return theano.compile.Mode(linker='py')
     return None
+
+
+# ---- for an Op with C code (cA_kernel.py) ----------------------------------
+#
+# COp and Apply: the base class of an Op with C code and the graph node;
+# blas_header_text() / blas_header_version(): the C declarations of the
+# stack's Fortran BLAS (dgemm_, sgemm_, ...; a NumPy-based fallback when no
+# BLAS is linked) and their version; blas_ldflags(libs=True, flags=False,
+# libs_dir=False, include_dir=False): the compiler and linker flags of that
+# BLAS; register_inplace_rewrite(name, op_class, rewrite): make `rewrite`
+# one of the stack's rewrites that turn Ops into their in-place versions.
+
+if STACK.key == 'theano':
+    from theano.graph.basic import Apply
+    from theano.graph.op import COp
+    from theano.graph.opt import local_optimizer as _node_rewriter
+    from theano.graph.opt import in2out as _walking_rewriter
+    from theano.tensor.blas import ldflags as blas_ldflags
+    from theano.tensor.blas_headers import (blas_header_text,
+                                            blas_header_version)
+    # beside the in-place BLAS rewrites (70.0), after the destroy handler
+    # (49.5) and before the elementwise ones (75)
+    _INPLACE_POSITION = 70.1
+else:
+    from pytensor.graph.basic import Apply
+    from pytensor.link.c.op import COp
+    from pytensor.graph.rewriting.basic import node_rewriter as _node_rewriter
+    from pytensor.graph.rewriting.basic import (
+        dfs_rewriter as _walking_rewriter)
+    from pytensor.tensor.blas import ldflags as blas_ldflags
+    from pytensor.tensor.blas.c_code.blas_headers import (
+        blas_header_text, blas_header_version)
+    # beside the in-place BLAS rewrites (50.2), after the destroy handler
+    # (49.5) and before the elementwise ones (70.5)
+    _INPLACE_POSITION = 50.3
+
+
+def register_inplace_rewrite(name, op_class, rewrite):
+    """Run rewrite(fgraph, node) on every node whose op is an op_class, in
+    the stack's in-place phase (mode FAST_RUN, tags 'fast_run' and
+    'inplace'); it returns the replacement outputs, or None. The stack's
+    destroy handler then checks every replacement: a graph that still needs
+    a destroyed input after the node keeps the original node."""
+    walker = _walking_rewriter(_node_rewriter([op_class], inplace=True)(
+        rewrite), name=name)
+    if STACK.key == 'theano':
+        theano.compile.optdb.register(name, walker, _INPLACE_POSITION,
+                                      'fast_run', 'inplace')
+    else:
+        theano.compile.optdb.register(name, walker, 'fast_run', 'inplace',
+                                      position=_INPLACE_POSITION)

@@ -53,9 +53,11 @@ Changes from the original (the one list; the README points here):
       whose gradient is zero: it trained a plain auto-encoder).
     - The per-epoch log shows the epoch's means; the original printed the
       first two minibatches (``c_array[0]``, ``c_array[1]``).
-    - Training uses a hand-derived SGD step (``get_fused_cost_updates``,
-      tested against ``get_cost_updates``'s T.grad step) for speed;
-      ``--gradient T.grad`` trains with T.grad's.
+    - Training uses a faster SGD step, the same math: by default the whole
+      step as one compiled Op (cA_kernel.py, with its derivation), or the
+      hand-derived gradient as a graph (``get_fused_cost_updates``); both
+      are tested against ``get_cost_updates``'s T.grad step, which
+      ``--gradient T.grad`` trains with.
     - ``test_cA`` no longer calls ``os.chdir``; it returns the trained model
       and every minibatch's costs; the seed and n_hidden are keywords.
     - The last, shorter minibatch of an epoch is trained on, not dropped
@@ -86,6 +88,7 @@ from backend import NAME, theano, T, sigmoid, softplus
 import numpy
 import PIL.Image
 
+import cA_kernel
 import checkpoints
 import checks
 import cli
@@ -270,27 +273,34 @@ def as_floatX(*values):
             else T.constant(v, dtype=theano.config.floatX) for v in values]
 
 
-GRADIENTS = ('fused', 'T.grad')
+GRADIENTS = ('kernel', 'fused', 'T.grad')
 
 
 def build_training(train_set_x, batch_size, n_hidden, seed,
-                   contraction_level, learning_rate, gradient='fused'):
+                   contraction_level, learning_rate, gradient='kernel'):
     """A new cA and its compiled SGD step, as test_cA trains them.
 
-    gradient: 'fused' (get_fused_cost_updates, the fast one) or 'T.grad'
-    (get_cost_updates). Returns (ca, train_ca): train_ca(i) trains on
-    minibatch i of the shared train_set_x and returns [mean L_rec, L_jacob]
-    computed before the step.
+    gradient: how the step is computed, the same math three ways:
+    'kernel' (the default, the fastest: the whole step as one compiled Op,
+    cA_kernel.py), 'fused' (get_fused_cost_updates, the hand-derived
+    gradient as a graph) or 'T.grad' (get_cost_updates). Returns
+    (ca, train_ca): train_ca(i) trains on minibatch i of the shared
+    train_set_x and returns [mean L_rec, L_jacob] computed before the step.
     """
     index = T.lscalar('index')
     x = T.matrix('x')
     ca = cA(numpy_rng=numpy.random.RandomState(seed), input=x,
             n_visible=train_set_x.get_value(borrow=True).shape[1],
             n_hidden=n_hidden)
-    get_updates = (ca.get_fused_cost_updates if gradient == 'fused'
-                   else ca.get_cost_updates)
-    cost, updates = get_updates(contraction_level=contraction_level,
-                                learning_rate=learning_rate)
+    if gradient == 'kernel':
+        cost, updates = cA_kernel.get_cost_updates(
+            ca, contraction_level=contraction_level,
+            learning_rate=learning_rate)
+    else:
+        get_updates = (ca.get_fused_cost_updates if gradient == 'fused'
+                       else ca.get_cost_updates)
+        cost, updates = get_updates(contraction_level=contraction_level,
+                                    learning_rate=learning_rate)
     train_ca = theano.function(
         [index], [T.mean(ca.L_rec), ca.L_jacob], updates=updates,
         givens={x: train_set_x[index * batch_size:(index + 1) * batch_size]})
@@ -344,15 +354,15 @@ def check_settings(learning_rate, training_epochs, batch_size,
 def test_cA(learning_rate=0.01, training_epochs=20,
             dataset=mnist_data.DEFAULT_PATH, batch_size=10,
             output_folder='cA_plots', contraction_level=0.1, n_hidden=500,
-            seed=123, gradient='fused', resume=False, restart=False,
+            seed=123, gradient='kernel', resume=False, restart=False,
             log=None):
     """Train a cA on MNIST with plain minibatch SGD; write its filters.
 
     The hyperparameters are the tutorial's: 500 hidden units, minibatches
     of 10 in the data's order, learning rate 0.01, lambda = 0.1, 20 epochs,
-    W drawn from numpy.random.RandomState(seed). ``gradient`` picks the
-    hand-derived step ('fused', the default) or T.grad's ('T.grad'): the
-    same math, see cA.get_fused_cost_updates. One line per epoch goes to
+    W drawn from numpy.random.RandomState(seed). ``gradient`` picks how the
+    step is computed ('kernel', the default, 'fused' or 'T.grad', see
+    build_training): the same math. One line per epoch goes to
     ``log`` (default: sys.stdout). Writes output_folder/cae_filters.png
     (ae_filters.png at contraction_level 0, a plain auto-encoder) and
     returns a TrainingResult.
@@ -465,9 +475,11 @@ def main(argv=None):
             help='hidden units (default: %(default)s)')
     cli.add(parser, '--seed', type=int)
     cli.add(parser, '--gradient', choices=GRADIENTS,
-            help="how the SGD step is computed: 'fused' (the hand-derived "
-                 "gradient, faster) or 'T.grad' (the stack's symbolic "
-                 "gradient); the same math (default: %(default)s)")
+            help="how the SGD step is computed: 'kernel' (the whole step "
+                 "as one compiled Op, cA_kernel.py, the fastest), 'fused' "
+                 "(the hand-derived gradient as a graph) or 'T.grad' (the "
+                 "stack's symbolic gradient); the same math (default: "
+                 "%(default)s)")
     cli.add(parser, '--resume', action='store_true',
             help='go on from the checkpoint in the output folder (same '
                  'settings and data); a larger --epochs trains on')

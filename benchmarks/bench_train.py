@@ -1,28 +1,44 @@
-"""Training speed and memory: the port's graph, the original's, a plain
-auto-encoder, and the PyTorch peer, side by side on the real MNIST.
+"""Training speed: the port's steps on both stacks beside PyTorch, eager and
+compiled, on the real MNIST, with the machine's peak for scale.
 
-    make bench                                  # the full table
-    .venv/bin/python benchmarks/bench_train.py --batch-sizes 10 --dtypes float64
+    make bench                                  # the full table (~25 min)
+    .venv/bin/python benchmarks/bench_train.py --batch-sizes 10 --rounds 1
+    .venv/bin/python benchmarks/bench_train.py --pytensor-choices
 
-Each variant trains a fixed number of minibatches per block, after one
-warm-up block; the seconds per minibatch are the median of the blocks. The
-variants run interleaved, one process each, round after round, so that a
-slow spell of this (noisy, 2-core) machine hits them all alike. Peak memory
-is the process's peak resident set size (VmHWM); for the Theano variants
-also the part that training added (train+MB) above what was resident once
-the data was loaded and the function compiled.
+Each Theano variant trains a fixed number of minibatches per block, after a
+warm-up block; its seconds per minibatch are the median of the blocks. The
+PyTorch peers time their own steps after compiling and warming up. The
+runs are interleaved, one process each, round after round (the order
+rotates), so that a slow spell of the machine hits them all alike; a row
+is the median of its rounds.
+
+Stacks: every environment of the repo that has one (.venv/ and
+.venv-theano/ or .venv-pytensor/; `make bench` sets up the second one
+when a Python for it is installed).
 
 Variants:
-    default    test_cA's training function (cA.build_training), with the
-               hand-derived step (cA.get_fused_cost_updates)
-    tgrad      the same with T.grad's step (cA.get_cost_updates)
-    explicit   the original's penalty, sum(get_jacobian(h, W) ** 2) / batch,
-               through the (batch, n_visible, n_hidden) stack of Jacobians
-    plain      a plain auto-encoder: the default step at lambda = 0, with
-               no penalty computed at all
-    peer       ../shared/bench/peer_torch.py, PyTorch eager on the CPU, run
-               in its own virtual environment (--peer-python); skipped with
-               a note when that is missing
+    default       test_cA's step (cA.build_training): cA_kernel.CAEStep
+    unblocked     the same kernel with one block of all rows of W (each
+                  pass one GEMM; what the blocks gain; not run by default)
+    fused         cA.get_fused_cost_updates, the hand-derived step as a graph
+    tgrad         cA.get_cost_updates, T.grad's step
+    explicit      the original's penalty through the (batch, n_visible,
+                  n_hidden) stack of Jacobians (slow; not run by default)
+    plain         a plain auto-encoder built the same way as default: the
+                  kernel at lambda = 0, no L_jacob asked for (so none of the
+                  penalty is computed)
+    torch         ../shared/bench/peer_torch.py, PyTorch eager (autograd and
+                  torch.optim.SGD), in .venv-peer/
+    torch.compile the same peer with --compile (TorchInductor)
+
+GFLOP/s counts the step's five matrix products, 5 x 2 B V H floating-point
+operations (x W, h W^T, d_z W and the two outer products of the W update;
+the elementwise work is not counted), for every variant alike. "% peak"
+divides it by the machine's peak: the fastest large matrix product
+(3000 x 3000, best of 5, all cores) that NumPy, the stacks' BLAS or torch
+computes here, measured at the start of the run. --pytensor-choices
+measures PyTensor's linkers and BLAS instead (C linker with MKL or
+OpenBLAS, Numba linker).
 
 Writes the table to stdout and every number to benchmarks/results/*.json.
 """
@@ -30,6 +46,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -38,14 +55,29 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 PEER = os.path.join(os.path.dirname(REPO), 'shared', 'bench', 'peer_torch.py')
 PEER_PYTHON = os.path.join(REPO, '.venv-peer', 'bin', 'python')
+ENVIRONMENTS = ['.venv', '.venv-theano', '.venv-pytensor']
 N_TRAIN = 50000
+N_VISIBLE, N_HIDDEN = 784, 500
+TITLES = {'theano': 'Theano-PyMC', 'pytensor': 'PyTensor', 'torch': 'PyTorch'}
 
-# minibatches per timed block: about a second each on this machine
-STEPS = {('default', 10): 200, ('default', 100): 50, ('default', 1000): 8,
-         ('tgrad', 10): 200, ('tgrad', 100): 50, ('tgrad', 1000): 8,
-         ('plain', 10): 200, ('plain', 100): 50, ('plain', 1000): 8,
-         ('explicit', 10): 20, ('explicit', 100): 4, ('explicit', 1000): 1,
-         ('peer', 10): 200, ('peer', 100): 50, ('peer', 1000): 8}
+# seconds a timed block should last; minibatches per block follow from a
+# first guess of each variant's speed (ms per minibatch at batch 10, and
+# how it grows with the batch)
+BLOCK_SECONDS = 0.4
+GUESS_MS = {'default': 0.6, 'unblocked': 0.7, 'fused': 1.5, 'tgrad': 2.0,
+            'plain': 0.5,
+            'explicit': 20.0, 'torch': 2.0, 'torch.compile': 1.5}
+TORCH = ('torch', 'torch.compile')
+
+
+def flops_per_step(batch):
+    """The five matrix products of a step: 5 x 2 B V H."""
+    return 5 * 2.0 * batch * N_VISIBLE * N_HIDDEN
+
+
+def steps_per_block(variant, batch):
+    ms = GUESS_MS[variant] * max(1.0, batch / 10.0) ** 0.9
+    return max(1, int(BLOCK_SECONDS * 1e3 / ms))
 
 
 def read_status(field):
@@ -57,39 +89,36 @@ def read_status(field):
     return float('nan')
 
 
-def reset_peak_rss():
-    """Reset VmHWM to the current RSS (Linux: clear_refs 5)."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
+# ---- the workers (each in its own process) ---------------------------------
 
-
-# ---- the Theano worker ------------------------------------------------------
-
-def theano_worker(variant, batch_size, steps, blocks):
-    """Run in a subprocess (floatX comes from THEANO_FLAGS)."""
+def theano_worker(variant, batch_size, steps, blocks, clock=time.perf_counter):
+    """Time one variant; floatX and the stack's flags come from the
+    environment the parent set."""
     sys.path.insert(0, REPO)
     import numpy
+    import backend
     import cA as cA_module
+    import cA_kernel
     from backend import theano, T
     from logistic_sgd import load_data
 
     train_set_x, _ = load_data()[0]
-    if variant in ('default', 'tgrad'):
+    if variant in ('default', 'fused', 'tgrad'):
         ca, train = cA_module.build_training(
-            train_set_x, batch_size, n_hidden=500, seed=123,
+            train_set_x, batch_size, n_hidden=N_HIDDEN, seed=123,
             contraction_level=0.1, learning_rate=0.01,
-            gradient='fused' if variant == 'default' else 'T.grad')
+            gradient={'default': 'kernel', 'fused': 'fused',
+                      'tgrad': 'T.grad'}[variant])
     else:
         index = T.lscalar('index')
         x = T.matrix('x')
         ca = cA_module.cA(numpy.random.RandomState(123), input=x,
-                          n_visible=784, n_hidden=500,
-                          n_batchsize=batch_size)
-        if variant == 'explicit':
+                          n_visible=N_VISIBLE, n_hidden=N_HIDDEN)
+        if variant == 'unblocked':
+            _, updates = cA_kernel.get_cost_updates(ca, 0.1, 0.01,
+                                                    block_rows=N_VISIBLE)
+            outputs = [T.mean(ca.L_rec), ca.L_jacob]
+        elif variant == 'explicit':
             # the original's expression, with its fixed batch size
             h = ca.get_hidden_values(x)
             z = ca.get_reconstructed_input(h)
@@ -99,32 +128,25 @@ def theano_worker(variant, batch_size, steps, blocks):
             updates = [(p, p - lr * g) for p, g in zip(
                 ca.params, T.grad(L_rec + 0.1 * L_jacob, ca.params))]
             outputs = [L_rec, L_jacob]
-        else:
-            # the default step at lambda = 0, without the penalty's log
-            # output: Theano prunes every term of the penalty
-            _, updates = ca.get_fused_cost_updates(0.0, 0.01)
+        else:  # plain: the kernel at lambda = 0, without L_jacob
+            _, updates = cA_kernel.get_cost_updates(ca, 0.0, 0.01)
             outputs = [T.mean(ca.L_rec)]
         train = theano.function(
             [index], outputs, updates=updates,
             givens={x: train_set_x[index * batch_size:
                                    (index + 1) * batch_size]})
-    ops = sorted({type(node.op).__name__ + ':' + str(node.op)[:60]
-                  for node in train.maker.fgraph.toposort()})
+    nodes = train.maker.fgraph.toposort()
 
     n_batches = N_TRAIN // batch_size
     step = [0]
 
     def run_block():
-        start = time.perf_counter()
+        start = clock()
         for _ in range(steps):
             out = train(step[0] % n_batches)
             step[0] += 1
-        return (time.perf_counter() - start) / steps, out
+        return (clock() - start) / steps, out
 
-    # the baseline: data loaded and the function compiled, before any step
-    # (with allow_gc=False the steps' buffers then stay allocated)
-    rss_before = read_status('VmRSS')
-    reset_peak_rss()
     run_block()  # warm-up
     times = []
     for _ in range(blocks):
@@ -132,23 +154,80 @@ def theano_worker(variant, batch_size, steps, blocks):
         times.append(seconds)
     return {'seconds_per_step': float(numpy.median(times)),
             'block_seconds_per_step': times,
+            'steps_per_block': steps,
             'peak_rss_mb': read_status('VmHWM'),
-            'training_extra_mb': read_status('VmHWM') - rss_before,
             'last_costs': [float(o) for o in out],
+            'stack': backend.NAME,
+            'linker': str(theano.config.linker),
+            'mode': str(theano.config.mode),
             'blas_ldflags': theano.config.blas__ldflags,
             'floatX': theano.config.floatX,
-            'n_ops': len(train.maker.fgraph.toposort()),
-            'ops': ops}
+            'n_ops': len(nodes),
+            'ops': sorted({type(node.op).__name__ for node in nodes})}
+
+
+def peak_worker(clock=time.perf_counter):
+    """GFLOP/s of a 3000 x 3000 matrix product by NumPy and by the stack's
+    BLAS (a compiled T.dot), float64 and float32, best of 5."""
+    sys.path.insert(0, REPO)
+    import numpy
+    import backend
+    from backend import theano, T
+    n, result = 3000, {'stack': backend.NAME}
+    for dtype in ('float64', 'float32'):
+        rng = numpy.random.RandomState(0)
+        a, b = [rng.uniform(size=(n, n)).astype(dtype) for _ in range(2)]
+        A, B = theano.shared(a), theano.shared(b)
+        f = theano.function([], T.dot(A, B))
+        for name, run in [('numpy %s (%s)' % (numpy.__version__,
+                                               backend.NAME), lambda: a @ b),
+                          (backend.NAME, f)]:
+            run()
+            best = min(timed(run, clock) for _ in range(5))
+            result['%s %s' % (name, dtype)] = 2.0 * n ** 3 / best / 1e9
+    return result
+
+
+TORCH_PEAK = (
+    'import json, time, torch\n'
+    'n, out = 3000, {}\n'
+    'for dt in ("float64", "float32"):\n'
+    '    a, b = [torch.rand(n, n, dtype=getattr(torch, dt)) for _ in "ab"]\n'
+    '    a @ b\n'
+    '    best = 1e9\n'
+    '    for _ in range(5):\n'
+    '        start = time.CLOCK()\n'
+    '        a @ b\n'
+    '        best = min(best, time.CLOCK() - start)\n'
+    '    out["torch %s %s" % (torch.__version__, dt)] = 2.0 * n ** 3 / best / 1e9\n'
+    'print(json.dumps(out))\n')
+
+
+def timed(f, clock=time.perf_counter):
+    start = clock()
+    f()
+    return clock() - start
 
 
 # ---- the parent ------------------------------------------------------------
 
-# runs the peer script as __main__, then prints the process's peak RSS
-PEAK_WRAPPER = (
-    'import json, runpy, sys; sys.argv = sys.argv[1:]; '
+# runs the peer script as __main__, then prints the process's peak RSS;
+# with --cpu-time the script's clock is the process's CPU time
+PEAK_RSS_WRAPPER = (
+    'import json, runpy, sys, time; sys.argv = sys.argv[1:]; '
+    'time.perf_counter = time.process_time if CPU_TIME else '
+    'time.perf_counter; '
     'runpy.run_path(sys.argv[0], run_name="__main__"); '
     'hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")]; '
     'print(json.dumps({"peak_rss_mb": int(hwm[0].split()[1]) / 1024.}))')
+
+# extra settings of --pytensor-choices: (label, flags)
+PYTENSOR_CHOICES = [
+    ('C linker, MKL', ''),
+    ('C linker, OpenBLAS', 'blas__ldflags=-lopenblas'),
+    ('C linker, NumPy BLAS', 'blas__ldflags='),
+    ('Numba linker', 'linker=auto,mode=NUMBA'),
+]
 
 
 def run_child(argv, env):
@@ -162,122 +241,276 @@ def run_child(argv, env):
             if line.startswith('{')]
 
 
-def measure(variant, dtype, batch_size, blocks, peer_python):
-    steps = STEPS[(variant, batch_size)]
+def find_stacks():
+    """{stack key: python} of the repo's environments, the first of each."""
+    found = {}
+    for folder in ENVIRONMENTS:
+        python = os.path.join(REPO, folder, 'bin', 'python')
+        if not os.path.exists(python):
+            continue
+        proc = subprocess.run(
+            [python, '-c', 'import backend; print(backend.STACK.key)'],
+            capture_output=True, text=True, cwd=REPO)
+        key = proc.stdout.strip().splitlines()[-1:] if proc.returncode == 0 \
+            else []
+        if key and key[0] not in found:
+            found[key[0]] = python
+    return found
+
+
+def stack_env(stack, dtype, flags='', base=os.environ):
+    env = dict(base)
+    var = {'theano': 'THEANO_FLAGS', 'pytensor': 'PYTENSOR_FLAGS'}[stack]
+    env[var] = ','.join(f for f in [env.get(var, ''), 'floatX=' + dtype,
+                                    flags] if f)
+    env['CA_BACKEND'] = stack
+    return env
+
+
+def measure(config, blocks, pythons, peer_python, steps=None, threads=0,
+            cpu_time=False):
+    stack, variant, dtype, batch, choice = config
+    n = steps or steps_per_block(variant, batch)
     env = dict(os.environ)
-    if variant == 'peer':
-        argv = [peer_python, PEER, '--data',
-                os.path.join(REPO, 'data', 'mnist.pkl.gz'),
-                '--dtype', dtype, '--batch-size', str(batch_size),
-                '--steps', str(steps * (blocks + 1))]
-        result, peak = run_child([peer_python, '-c', PEAK_WRAPPER] +
-                                 argv[1:], env)
+    if threads:
+        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
+    if stack == 'torch':
+        wrapper = PEAK_RSS_WRAPPER.replace('CPU_TIME', str(cpu_time))
+        argv = [peer_python, '-c', wrapper, PEER,
+                '--data', os.path.join(REPO, 'data', 'mnist.pkl.gz'),
+                '--dtype', dtype, '--batch-size', str(batch),
+                '--steps', str(n * blocks), '--threads', str(threads)]
+        if variant == 'torch.compile':
+            argv.append('--compile')
+        result, peak = run_child(argv, env)
         result.update(peak)
         return result
-    env['THEANO_FLAGS'] = ','.join(
-        f for f in [env.get('THEANO_FLAGS', ''), 'floatX=' + dtype] if f)
-    argv = [sys.executable, os.path.abspath(__file__), '--worker', variant,
-            '--batch-sizes', str(batch_size), '--steps', str(steps),
-            '--blocks', str(blocks)]
+    flags = dict(PYTENSOR_CHOICES).get(choice, '')
+    env.update(stack_env(stack, dtype, flags, env))
+    argv = [pythons[stack], os.path.abspath(__file__), '--worker', variant,
+            '--batch-sizes', str(batch), '--steps', str(n),
+            '--blocks', str(blocks)] + (['--cpu-time'] if cpu_time else [])
     return run_child(argv, env)[-1]
+
+
+def measure_peaks(pythons, peer_python, threads=0, cpu_time=False):
+    peaks = {}
+    env = dict(os.environ)
+    if threads:
+        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
+        env['OPENBLAS_NUM_THREADS'] = str(threads)
+    for stack, python in sorted(pythons.items()):
+        peaks.update(run_child([python, os.path.abspath(__file__),
+                                '--peak-worker'] +
+                               (['--cpu-time'] if cpu_time else []),
+                               stack_env(stack, 'float64', '', env))[-1])
+    if peer_python:
+        code = TORCH_PEAK.replace(
+            'CLOCK', 'process_time' if cpu_time else 'perf_counter')
+        if threads:
+            code = 'import torch; torch.set_num_threads(%d)\n' % threads + code
+        peaks.update(run_child([peer_python, '-c', code], env)[-1])
+    peaks.pop('stack', None)
+    return peaks
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--variants',
-                        default='default,tgrad,explicit,plain,peer',
-                        help='comma-separated (default: %(default)s)')
+                        default='default,fused,tgrad,plain,torch,'
+                                'torch.compile',
+                        help='comma-separated (default: %(default)s; also '
+                             'unblocked, explicit)')
+    parser.add_argument('--stacks', default='theano,pytensor',
+                        help='comma-separated, those with an environment '
+                             '(default: %(default)s)')
     parser.add_argument('--dtypes', default='float64,float32',
                         help='comma-separated floatX values '
                              '(default: %(default)s)')
     parser.add_argument('--batch-sizes', default='10,100,1000',
                         help='comma-separated (default: %(default)s)')
-    parser.add_argument('--rounds', type=int, default=2,
-                        help='interleaved rounds; each variant runs once '
-                             'per round (default: %(default)s)')
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='interleaved rounds; each run once per round '
+                             '(default: %(default)s)')
     parser.add_argument('--blocks', type=int, default=5,
                         help='timed blocks per run, after a warm-up block '
                              '(default: %(default)s)')
     parser.add_argument('--steps', type=int, default=None,
-                        help='minibatches per block (default: per variant '
-                             'and batch size, about 1 s)')
+                        help='minibatches per block (default: about %g s '
+                             'per block)' % BLOCK_SECONDS)
+    parser.add_argument('--threads', type=int, default=0,
+                        help='threads of every run (OMP_NUM_THREADS, '
+                             'MKL_NUM_THREADS, torch.set_num_threads); '
+                             'default: all cores')
+    parser.add_argument('--cpu-time', action='store_true',
+                        help="time with the process's CPU time instead of "
+                             "the wall clock: with --threads 1 (and taskset "
+                             "-c 0), a single-core comparison that other "
+                             "jobs on the machine disturb less")
+    parser.add_argument('--pytensor-choices', action='store_true',
+                        help="PyTensor's linkers and BLAS instead: the "
+                             "default and fused steps with the C linker "
+                             "(MKL, OpenBLAS, NumPy's BLAS) and the Numba "
+                             "linker")
     parser.add_argument('--peer-python', default=PEER_PYTHON,
                         help='the Python of the virtual environment with '
                              'torch (default: .venv-peer/bin/python)')
-    parser.add_argument('--output', default=os.path.join(
-        HERE, 'results', 'bench_train.json'),
-        help='where the JSON goes (default: %(default)s)')
+    parser.add_argument('--output', default=None,
+                        help='where the JSON goes (default: benchmarks/'
+                             'results/bench_train.json, or bench_pytensor_'
+                             'choices.json)')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
+    parser.add_argument('--peak-worker', action='store_true',
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.peak_worker:
+        print(json.dumps(peak_worker(time.process_time if args.cpu_time
+                                     else time.perf_counter)))
+        return 0
     if args.worker:
         result = theano_worker(args.worker, int(args.batch_sizes),
-                               args.steps, args.blocks)
+                               args.steps, args.blocks,
+                               time.process_time if args.cpu_time
+                               else time.perf_counter)
         print(json.dumps(result))
         return 0
 
+    found = find_stacks()
+    pythons = {s: found[s] for s in args.stacks.split(',') if s in found}
+    for s in args.stacks.split(','):
+        if s not in found:
+            print('note: no environment with %s (make bench sets one up '
+                  'when a Python for it is installed); its rows are '
+                  'skipped' % TITLES.get(s, s))
     variants = args.variants.split(',')
-    if 'peer' in variants and not (os.path.exists(args.peer_python) and
-                                   os.path.exists(PEER)):
-        print('note: the PyTorch peer is skipped: %s or %s is missing '
-              '(make bench-peer sets it up)' % (args.peer_python, PEER))
-        variants.remove('peer')
-    configs = [(v, d, int(b)) for d in args.dtypes.split(',')
-               for b in args.batch_sizes.split(',') for v in variants]
+    peer_python = args.peer_python
+    if not (os.path.exists(peer_python) and os.path.exists(PEER)):
+        print('note: the PyTorch peers are skipped: %s or %s is missing '
+              '(make bench-peer sets it up)' % (peer_python, PEER))
+        peer_python = None
+    dtypes = args.dtypes.split(',')
+    batches = [int(b) for b in args.batch_sizes.split(',')]
+    configs = []
+    for dtype in dtypes:
+        for batch in batches:
+            if args.pytensor_choices:
+                configs += [('pytensor', v, dtype, batch, choice)
+                            for choice, _ in PYTENSOR_CHOICES
+                            for v in ('default', 'fused')
+                            if 'pytensor' in pythons]
+                continue
+            for stack in pythons:
+                configs += [(stack, v, dtype, batch, '') for v in variants
+                            if v not in TORCH]
+            if peer_python:
+                configs += [('torch', v, dtype, batch, '') for v in variants
+                            if v in TORCH]
+    if not configs:
+        print('error: nothing to measure', file=sys.stderr)
+        return 2
+
+    print('measuring the peak (3000 x 3000 matrix products)...',
+          file=sys.stderr, flush=True)
+    peaks = measure_peaks(pythons, peer_python, args.threads, args.cpu_time)
+    peak = {d: max(v for k, v in peaks.items() if k.endswith(d))
+            for d in dtypes}
     runs = {c: [] for c in configs}
+    started = time.time()
     for round_ in range(args.rounds):
-        # rotate the order each round, so that no variant always goes first
-        shift = round_ % len(configs)
+        # rotate the order each round, so that no run always goes first
+        shift = round_ * len(configs) // max(1, args.rounds)
         for config in configs[shift:] + configs[:shift]:
-            result = measure(*config, blocks=args.blocks,
-                             peer_python=args.peer_python)
+            result = measure(config, args.blocks, pythons, peer_python,
+                             args.steps, args.threads, args.cpu_time)
             runs[config].append(result)
-            print('  round %d  %-8s %-7s batch %4d  %.3f ms/minibatch'
-                  % (round_ + 1, *config, result['seconds_per_step'] * 1e3),
+            print('  round %d  %-8s %-13s %-7s batch %4d %s %.3f ms'
+                  % (round_ + 1, config[0], config[1], config[2], config[3],
+                     config[4], result['seconds_per_step'] * 1e3),
                   file=sys.stderr, flush=True)
-    import statistics
+
     rows = []
-    for (variant, dtype, batch), results in runs.items():
+    for config, results in runs.items():
+        stack, variant, dtype, batch, choice = config
         sps = statistics.median(r['seconds_per_step'] for r in results)
+        gflops = flops_per_step(batch) / sps / 1e9
         rows.append({
-            'variant': variant, 'dtype': dtype, 'batch_size': batch,
+            'stack': stack, 'variant': variant, 'dtype': dtype,
+            'batch_size': batch, 'choice': choice,
             'seconds_per_minibatch': sps,
             'seconds_per_epoch': sps * -(-N_TRAIN // batch),
             'examples_per_second': batch / sps,
+            'gflops': gflops, 'fraction_of_peak': gflops / peak[dtype],
             'peak_rss_mb': max(r['peak_rss_mb'] for r in results),
-            'training_extra_mb': max(r.get('training_extra_mb', float('nan'))
-                                     for r in results),
             'runs': results})
-    by_key = {(r['variant'], r['dtype'], r['batch_size']): r for r in rows}
+    by_key = {(r['stack'], r['variant'], r['dtype'], r['batch_size'],
+               r['choice']): r for r in rows}
     for row in rows:
-        peer = by_key.get(('peer', row['dtype'], row['batch_size']))
-        row['speedup_over_peer'] = (peer['seconds_per_minibatch'] /
-                                    row['seconds_per_minibatch']
-                                    if peer else None)
+        for peer in TORCH:
+            other = by_key.get(('torch', peer, row['dtype'],
+                                row['batch_size'], ''))
+            row['speedup_over_' + peer] = (
+                other['seconds_per_minibatch'] / row['seconds_per_minibatch']
+                if other else None)
 
-    header = ('variant   dtype    batch  ms/minibatch  s/epoch  '
-              'examples/s  peak MB  train+MB  vs peer')
+    def ratio(value):
+        return '%.2fx' % value if value else '-'
+
+    header = ('stack        variant        dtype    batch  ms/minibatch  '
+              's/epoch  GFLOP/s  %peak  vs torch  vs compile  peak MB')
+    print()
+    print('peak (3000 x 3000 matrix product, best of 5, GFLOP/s): ' +
+          ', '.join('%s %.0f' % (k, v) for k, v in sorted(peaks.items())))
+    print()
     print(header)
     print('-' * len(header))
     for r in rows:
-        print('%-9s %-8s %5d  %12.3f  %7.1f  %10.0f  %7.0f  %8s  %7s' % (
-            r['variant'], r['dtype'], r['batch_size'],
-            r['seconds_per_minibatch'] * 1e3, r['seconds_per_epoch'],
-            r['examples_per_second'], r['peak_rss_mb'],
-            '%.0f' % r['training_extra_mb']
-            if r['training_extra_mb'] == r['training_extra_mb'] else '-',
-            '%.2fx' % r['speedup_over_peer']
-            if r['speedup_over_peer'] else '-'))
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+        print('%-12s %-14s %-8s %5d  %12.3f  %7.1f  %7.1f  %4.0f%%  %8s  '
+              '%10s  %7.0f' % (
+                  TITLES[r['stack']], r['variant'], r['dtype'],
+                  r['batch_size'],
+                  r['seconds_per_minibatch'] * 1e3, r['seconds_per_epoch'],
+                  r['gflops'], 100 * r['fraction_of_peak'],
+                  ratio(r['speedup_over_torch']),
+                  ratio(r['speedup_over_torch.compile']), r['peak_rss_mb']))
+        if r['choice']:
+            print('%-12s   (%s)' % ('', r['choice']))
+    penalty = []
+    for r in rows:
+        plain = by_key.get((r['stack'], 'plain', r['dtype'], r['batch_size'],
+                            r['choice']))
+        if r['variant'] == 'default' and plain:
+            penalty.append((r, r['seconds_per_minibatch'] /
+                            plain['seconds_per_minibatch'] - 1))
+    if penalty:
+        print()
+        print('the penalty: default over plain (the same kernel at lambda '
+              '= 0, no penalty computed)')
+        for r, extra in penalty:
+            print('  %-12s %-8s batch %4d  %+.0f %%' % (
+                TITLES[r['stack']], r['dtype'], r['batch_size'],
+                100 * extra))
+            r['penalty_over_plain'] = extra
+
+    name = ('bench_pytensor_choices.json' if args.pytensor_choices
+            else 'bench_train.json')
+    output = args.output or os.path.join(HERE, 'results', name)
+    os.makedirs(os.path.dirname(output), exist_ok=True)
     sys.path.insert(0, REPO)
     from outputs import atomic_write
-    with atomic_write(args.output, 'w') as f:
+    with atomic_write(output, 'w') as f:
         json.dump({'machine': {'python': platform.python_version(),
                                'cpus': os.cpu_count(),
-                               'processor': platform.processor()},
-                   'rounds': args.rounds, 'blocks': args.blocks,
+                               'processor': platform.processor(),
+                               'load_average': os.getloadavg()},
+                   'environments': pythons, 'peaks': peaks,
+                   'peak': peak, 'rounds': args.rounds,
+                   'threads': args.threads or 'all',
+                   'clock': 'cpu' if args.cpu_time else 'wall',
+                   'blocks': args.blocks,
+                   'minutes': (time.time() - started) / 60,
                    'rows': rows}, f, indent=1)
-    print('wrote %s' % os.path.relpath(args.output, REPO))
+    print('wrote %s' % os.path.relpath(output, REPO))
     return 0
 
 

@@ -172,3 +172,18 @@ def test_python_without_either_stack_is_told_what_to_do(tmp_path):
     assert r.stderr.startswith('error: neither Theano-PyMC nor PyTensor')
     assert '.venv/bin/python' in r.stderr
     assert r.stderr.count('\n') == 1
+
+
+@pytest.mark.parametrize('users, expected', [(None, 'PASSIVE'),
+                                             ('ACTIVE', 'ACTIVE')])
+def test_openmp_threads_sleep_while_waiting_unless_the_user_says(
+        tmp_path, users, expected):
+    # what libgomp reads when the kernel's module loads it, after backend
+    code = 'import os, backend; print(os.environ["OMP_WAIT_POLICY"])'
+    env = clean_environ(tmp_path)
+    env.pop('OMP_WAIT_POLICY', None)
+    if users:
+        env['OMP_WAIT_POLICY'] = users
+    r = run_script(['-c', code], env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [expected]

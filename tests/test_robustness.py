@@ -43,7 +43,7 @@ def test_every_epoch_leaves_a_checkpoint_that_loads_without_pickle(
         assert int(saved['epoch']) == 2 and int(saved['batch']) == 0
     settings = checkpoints.read_checkpoint(path)['settings']
     assert settings['learning_rate'] == 0.1 and settings['n_hidden'] == 30
-    assert settings['gradient'] == 'fused' and len(settings['data_sha256']) \
+    assert settings['gradient'] == 'kernel' and len(settings['data_sha256']) \
         == 64
 
 

@@ -15,8 +15,13 @@
 # when that choice changed, and reinstalls when setup.cfg changed. A missing
 # or unusable interpreter gets one `error:` line saying what to install,
 # and exit code 2.
+#
+# Two variables serve the benchmark, which sets up both stacks: VENV, the
+# folder (default .venv), and CA_BACKEND=theano or pytensor, which picks
+# among that stack's Pythons only.
 set -u
-VENV=.venv
+VENV=${VENV:-.venv}
+WANT=${CA_BACKEND:-}
 STAMP=$VENV/.stack
 
 fail() {
@@ -76,6 +81,7 @@ choose() {  # the description of the interpreter to use, or fail
             continue
         fi
         set -- $d
+        [ -z "$WANT" ] || [ "$(stack_of "$1")" = "$WANT" ] || continue
         case $(stack_of "$1") in
             theano) if newer "$1" "$best_theano"; then best_theano=$d; fi ;;
             pytensor) if newer "$1" "$best_pytensor"; then best_pytensor=$d; fi ;;
@@ -84,6 +90,7 @@ choose() {  # the description of the interpreter to use, or fail
     if [ -n "$best_theano" ]; then echo "$best_theano"
     elif [ -n "$best_pytensor" ]; then echo "$best_pytensor"
     elif [ -n "$first_problem" ]; then fail "$first_problem"
+    elif [ -n "$WANT" ]; then fail "no Python for CA_BACKEND=$WANT found (Theano-PyMC: Python 3.9 to 3.11; PyTensor: 3.12 and newer)"
     else fail "no Python 3.9 or newer found: install Python 3.11 (Debian/Ubuntu: sudo apt install python3.11-venv python3.11-dev) for the Theano-PyMC stack, or 3.12 or newer (python3-venv python3-dev) for PyTensor; or name one with make PYTHON=/path/to/python"
     fi
 }
@@ -107,6 +114,8 @@ fi
 set -- $d
 minor=$1 version=$2 python=$3
 stack=$(stack_of "$minor")
+[ -z "$WANT" ] || [ "$stack" = "$WANT" ] || \
+    fail "CA_BACKEND=$WANT, but Python $version runs the other stack"
 command -v gcc >/dev/null 2>&1 || \
     fail "no C compiler: the stack compiles C code for speed; install gcc and g++ (Debian/Ubuntu: sudo apt install build-essential)"
 

@@ -1,0 +1,427 @@
+/* The C body of cA_kernel.CAEStep: one SGD step of the contractive
+ * auto-encoder, in place, in three passes over W, on all cores.
+ *
+ * cA_kernel.py has the derivation; the equation numbers (1)-(10) are those
+ * of cA.cA's docstring and cA.cA.get_fused_cost_updates' docstring. Sizes:
+ * B examples in the minibatch, V visible units (rows of W), H hidden units
+ * (columns of W). All arrays are C-ordered (row-major).
+ *
+ * This file is the Op's support code. The Python side pastes it twice,
+ * once with `real` = double and GEMM = dgemm_ and once with `real` = float
+ * and GEMM = sgemm_; FN(name) gives each copy's functions their own names
+ * (name_float64, name_float32). The BLAS is the stack's own, through the
+ * Fortran interface that blas_header_text() declares.
+ *
+ * Threads (OpenMP; one thread where the compiler has none): at small
+ * minibatches the threads split W by rows, each walking its own blocks
+ * with single-threaded GEMMs (a BLAS called inside a parallel region runs
+ * on one thread), and the partial sums of x W, c and d_z W are added up
+ * between the passes; at large minibatches each pass is one GEMM that the
+ * BLAS spreads over the cores itself, and the threads share the loops
+ * between the GEMMs.
+ */
+
+/* ---- row-major GEMM on a column-major BLAS -------------------------------
+ *
+ * C (m x n, row stride ldc) = alpha op(A) op(B) + beta C, with op(A) m x k
+ * and op(B) k x n, every matrix row-major. Fortran BLAS is column-major,
+ * and a row-major m x n array with row stride ld is, read column-major, its
+ * own transpose (n x m, leading dimension ld). So C = op(A) op(B) is asked
+ * for as C^T = op(B)^T op(A)^T: the operands and the sizes m, n swap, and
+ * each transpose flag stays with its operand.
+ */
+static void FN(gemm_rows)(char ta, char tb, int m, int n, int k, real alpha,
+                          const real *A, int lda, const real *Bm, int ldb,
+                          real beta, real *C, int ldc)
+{
+    if (m == 0 || n == 0)
+        return;
+    GEMM(&tb, &ta, &n, &m, &k, &alpha, Bm, &ldb, A, &lda, &beta, C, &ldc);
+}
+
+/* ---- the logistic sigmoid and softplus from one exp ----------------------
+ *
+ * With e = exp(-|a|), which never overflows:
+ *     s(a) = 1 / (1 + e)          for a >= 0,
+ *     s(a) = e / (1 + e)          for a < 0,
+ *     softplus(a) = log(1 + exp(a)) = max(a, 0) + log1p(e).
+ * The branches are selects, so the compiler vectorizes the loops that use
+ * these (EXP and LOG1P are glibc's vector versions where it has them, see
+ * cA_kernel.py).
+ */
+static inline real FN(sigmoid_of)(real a, real e)
+{
+    real r = (real) 1 / ((real) 1 + e);
+    return a >= 0 ? r : e * r;
+}
+
+/* ---- the loops between the GEMMs, each on a range of rows or columns ----
+ * (a thread's share; the whole range on one thread) */
+
+/* c[j] += sum_i W_ij^2 over rows i0..i1 and columns j0..j1, eq. (5); four
+ * rows at a time, so that c is loaded and stored once per four rows */
+static void FN(add_squares)(const real *W, int H, int i0, int i1, int j0,
+                            int j1, real *c)
+{
+    int i, j;
+    for (i = i0; i + 4 <= i1; i += 4) {
+        const real *w0 = W + (size_t) i * H, *w1 = w0 + H, *w2 = w1 + H,
+                   *w3 = w2 + H;
+        for (j = j0; j < j1; j++)
+            c[j] += (w0[j] * w0[j] + w1[j] * w1[j]) +
+                    (w2[j] * w2[j] + w3[j] * w3[j]);
+    }
+    for (; i < i1; i++) {
+        const real *w = W + (size_t) i * H;
+        for (j = j0; j < j1; j++)
+            c[j] += w[j] * w[j];
+    }
+}
+
+/* Columns j0..j1 of the hidden layer: h = s(x W + b), eq. (1), in place of
+ * x W; m[j] = mean_k (h_kj (1 - h_kj))^2, eq. (9). Returns sum_j m_j c_j,
+ * this range's share of L_jacob, eq. (5) (0 when c is NULL). */
+static double FN(hidden)(int B, int H, real *h, const real *b,
+                         const real *c, real *m, int j0, int j1)
+{
+    const real inv_B = (real) 1 / B;
+    double L_jacob = 0;
+    int j, k;
+    for (j = j0; j < j1; j++)
+        m[j] = 0;
+    for (k = 0; k < B; k++) {
+        real *hk = h + (size_t) k * H;
+        for (j = j0; j < j1; j++) {
+            real a = hk[j] + b[j];
+            real hkj = FN(sigmoid_of)(a, EXP(-FABS(a)));
+            real s = hkj * (1 - hkj);
+            hk[j] = hkj;
+            m[j] += s * s;
+        }
+    }
+    for (j = j0; j < j1; j++) {
+        m[j] *= inv_B;
+        if (c)
+            L_jacob += (double) m[j] * c[j];
+    }
+    return L_jacob;
+}
+
+/* Columns i0..i1 of the reconstruction, eqs. (3), (4), (7): d holds
+ * a' - b' = h W^T there; L_rec[k] += sum_i softplus(a'_ki) - x_ki a'_ki
+ * (equal to eq. (4): log z = -softplus(-a') and softplus(-a') =
+ * softplus(a') - a'), and d becomes d_z = (z - x) / B. */
+static void FN(visible)(int B, int V, const real *x, int ldx, real *d,
+                        const real *bp, int i0, int i1, double *L_rec)
+{
+    const real inv_B = (real) 1 / B;
+    int i, k;
+    for (k = 0; k < B; k++) {
+        const real *xk = x + (size_t) k * ldx;
+        real *dk = d + (size_t) k * V;
+        double acc = 0;
+#pragma omp simd reduction(+:acc)
+        for (i = i0; i < i1; i++) {
+            real a = dk[i] + bp[i];
+            real e = EXP(-FABS(a));
+            real z = FN(sigmoid_of)(a, e);
+            acc += (a > 0 ? a : 0) + LOG1P(e) - xk[i] * a;
+            dk[i] = (z - xk[i]) * inv_B;
+        }
+        L_rec[k] += acc;
+    }
+}
+
+/* Columns j0..j1: g = d_z W becomes d_h = (g + p c s (1 - 2h)) s, with
+ * s = h (1 - h) and p = 2 lambda / B, eq. (8); then b -= eta sum_k d_h,
+ * eq. (10). (p = 0 for a plain auto-encoder: c is not read.) */
+static void FN(delta_hidden)(int B, int H, real *g, const real *h,
+                             const real *c, real p, real eta, real *b,
+                             real *sum, int j0, int j1)
+{
+    int j, k;
+    for (j = j0; j < j1; j++)
+        sum[j] = 0;
+    for (k = 0; k < B; k++) {
+        real *gk = g + (size_t) k * H;
+        const real *hk = h + (size_t) k * H;
+        for (j = j0; j < j1; j++) {
+            real s = hk[j] * (1 - hk[j]);
+            real pen = p != 0 ? p * c[j] * s * (1 - 2 * hk[j]) : 0;
+            gk[j] = (gk[j] + pen) * s;
+            sum[j] += gk[j];
+        }
+    }
+    for (j = j0; j < j1; j++)
+        b[j] -= eta * sum[j];
+}
+
+/* Rows i0..i1 of W: W_ij *= f_j = 1 - 2 eta lambda m_j, the penalty's part
+ * of eq. (9) (q = 2 eta lambda) */
+static void FN(scale_rows)(int H, real *W, const real *m, real q, int i0,
+                           int i1)
+{
+    int i, j;
+    for (i = i0; i < i1; i++) {
+        real *w = W + (size_t) i * H;
+        for (j = 0; j < H; j++)
+            w[j] *= 1 - q * m[j];
+    }
+}
+
+/* Columns i0..i1 of the visible layer: b'_i -= eta sum_k d_z,ki, eq. (10) */
+static void FN(visible_bias)(int B, int V, const real *d, real eta,
+                             real *bp, real *sum, int i0, int i1)
+{
+    int i, k;
+    for (i = i0; i < i1; i++)
+        sum[i] = 0;
+    for (k = 0; k < B; k++) {
+        const real *dk = d + (size_t) k * V;
+        for (i = i0; i < i1; i++)
+            sum[i] += dk[i];
+    }
+    for (i = i0; i < i1; i++)
+        bp[i] -= eta * sum[i];
+}
+
+#ifndef CAE_COMMON  /* once, not per type */
+#define CAE_COMMON
+/* thread t of nt: its share [*lo, *hi) of n items, in units of `unit` */
+static void cae_share(int n, int unit, int t, int nt, int *lo, int *hi)
+{
+    long units = (n + unit - 1) / unit;
+    long a = units * t / nt * unit, z = units * (t + 1) / nt * unit;
+    *lo = (int) (a < n ? a : n);
+    *hi = (int) (z < n ? z : n);
+}
+
+/* Column ranges are shared in units of COLS, a multiple of a cache line, so
+ * that no two threads write to one line. */
+#define COLS 16
+
+#ifdef _OPENMP
+#define THREAD omp_get_thread_num()
+#define THREADS omp_get_num_threads()
+#else
+#define THREAD 0
+#define THREADS 1
+#endif
+#endif  /* CAE_COMMON */
+
+/* ---- the step ------------------------------------------------------------
+ *
+ * x:     (B, V), row stride ldx (a slice of the training set, or another
+ *        layer's output); read only.
+ * W:     (V, H), row stride H; b: (H,); bp (b'): (V,); all updated in place.
+ * lam, eta: the contraction level lambda and the learning rate.
+ * L_rec: (B,) out, each example's reconstruction cross-entropy, eq. (4).
+ * L_jacob: out, ||J(x)||_F^2 averaged over the minibatch, eq. (5).
+ * work:  FN(workspace_size)(B, V, H, nthreads) bytes.
+ * norms: compute the column norms c and L_jacob even when lam = 0 (the
+ *        log shows the Jacobian's norm; a plain auto-encoder whose L_jacob
+ *        nobody reads skips them: L_jacob is then NaN).
+ * R:     rows of W per block, 1 <= R <= V. Each pass walks W in blocks of
+ *        R rows: at small B a block stays in the core's cache between the
+ *        products and loops that use it, so W comes from memory once per
+ *        pass. R = V means one block: each pass is one large GEMM.
+ * nthreads: threads to use (1 without OpenMP).
+ */
+
+/* The workspace, carved into arrays that each start on a cache line. */
+struct FN(cae_work) {
+    real *h;        /* (B, H): x W, then h                             (1) */
+    real *g;        /* (B, H): d_z W, then d_h                         (8) */
+    real *d;        /* (B, V): h W^T, then d_z                         (7) */
+    real *c;        /* (H,): c_j = sum_i W_ij^2                        (5) */
+    real *m;        /* (H,): m_j = mean_k s_kj^2                       (9) */
+    real *sum;      /* (max(H, V),): the bias gradients               (10) */
+    double *L_rec;  /* (nthreads, B): each thread's share of L_rec     (4) */
+    double *L_jacob;    /* (nthreads,): each thread's share of L_jacob (5) */
+    real *part;     /* (nthreads - 1, 2 B H + H): the other threads' partial
+                       x W, d_z W and c (blocked passes only) */
+};
+
+static size_t FN(cae_carve)(struct FN(cae_work) *w, char *base, int B,
+                            int V, int H, int nthreads)
+{
+    size_t at = 0, sz = sizeof(real);
+#define CAE_TAKE(field, type, count)                                     \
+    w->field = (type *) (base ? base + at : NULL);                       \
+    at += ((size_t) (count) * sizeof(type) + 63) / 64 * 64;
+    CAE_TAKE(h, real, (size_t) B * H)
+    CAE_TAKE(g, real, (size_t) B * H)
+    CAE_TAKE(d, real, (size_t) B * V)
+    CAE_TAKE(c, real, H)
+    CAE_TAKE(m, real, H)
+    CAE_TAKE(sum, real, H > V ? H : V)
+    CAE_TAKE(L_rec, double, (size_t) nthreads * B)
+    CAE_TAKE(L_jacob, double, nthreads)
+    CAE_TAKE(part, real, (size_t) (nthreads - 1) * (2 * (size_t) B * H + H))
+#undef CAE_TAKE
+    (void) sz;
+    return at;
+}
+
+static size_t FN(workspace_size)(int B, int V, int H, int nthreads)
+{
+    struct FN(cae_work) w;
+    return FN(cae_carve)(&w, NULL, B, V, H, nthreads) + 64;
+}
+
+static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
+                             real *W, real *b, real *bp, real lam, real eta,
+                             real *L_rec, real *L_jacob, void *work,
+                             int norms, int R, int nthreads)
+{
+    struct FN(cae_work) w;
+    const int penalty = lam != 0;       /* lam = 0: a plain auto-encoder */
+    const real p = 2 * lam / B;         /* the penalty's factor in (8) */
+    const real q = 2 * eta * lam;       /* and in (9) */
+    int k;
+    /* the workspace from its first cache line on */
+    FN(cae_carve)(&w, (char *) (((size_t) work + 63) / 64 * 64), B, V, H,
+                  nthreads);
+    norms = norms || penalty;
+    if (R >= V)
+        R = V;
+    for (k = 0; k < nthreads * B; k++)
+        w.L_rec[k] = 0;
+    for (k = 0; k < nthreads; k++)
+        w.L_jacob[k] = 0;
+
+    if (R < V) {
+        /* ---- small minibatches: W by blocks of rows, split among the
+         * threads; one parallel region, with barriers between passes */
+#pragma omp parallel num_threads(nthreads)
+        {
+            const int t = THREAD, nt = THREADS;
+            int v0, v1, j0, j1, i0, r;
+            /* this thread's rows of W (whole blocks) and columns of h */
+            real *ht = t ? w.part + (size_t) (t - 1) * (2 * B * H + H) : w.h;
+            real *gt = t ? ht + (size_t) B * H : w.g;
+            real *ct = t ? gt + (size_t) B * H : w.c;
+            cae_share(V, R, t, nt, &v0, &v1);
+            cae_share(H, COLS, t, nt, &j0, &j1);
+
+            /* pass 1: ht = x[:, rows] W[rows, :], ct = their squares */
+            for (int j = 0; j < H; j++)
+                ct[j] = 0;
+            if (v0 == v1)
+                for (size_t e = 0; e < (size_t) B * H; e++)
+                    ht[e] = 0;
+            for (i0 = v0; i0 < v1; i0 += R) {
+                const real *Wb = W + (size_t) i0 * H;
+                r = v1 - i0 < R ? v1 - i0 : R;
+                FN(gemm_rows)('N', 'N', B, H, r, 1, x + i0, ldx, Wb, H,
+                              i0 > v0 ? 1 : 0, ht, H);
+                if (norms)
+                    FN(add_squares)(Wb, H, 0, r, 0, H, ct);
+            }
+#pragma omp barrier
+            /* the threads' partial sums, column by column; then h, m */
+            for (int s = 1; s < nt; s++) {
+                const real *hs = w.part + (size_t) (s - 1) * (2 * B * H + H);
+                const real *cs = hs + 2 * (size_t) B * H;
+                for (k = 0; k < B; k++)
+                    for (int j = j0; j < j1; j++)
+                        w.h[(size_t) k * H + j] += hs[(size_t) k * H + j];
+                for (int j = j0; j < j1; j++)
+                    w.c[j] += cs[j];
+            }
+            w.L_jacob[t] = FN(hidden)(B, H, w.h, b, norms ? w.c : NULL, w.m,
+                                      j0, j1);
+#pragma omp barrier
+            /* pass 2: for each block, a' = h W^T there, then d_z, then
+             * gt += d_z[:, block] W[block, :] while the block is in cache */
+            if (v0 == v1)
+                for (size_t e = 0; e < (size_t) B * H; e++)
+                    gt[e] = 0;
+            for (i0 = v0; i0 < v1; i0 += R) {
+                const real *Wb = W + (size_t) i0 * H;
+                r = v1 - i0 < R ? v1 - i0 : R;
+                FN(gemm_rows)('N', 'T', B, r, H, 1, w.h, H, Wb, H, 0,
+                              w.d + i0, V);
+                FN(visible)(B, V, x, ldx, w.d, bp, i0, i0 + r,
+                            w.L_rec + (size_t) t * B);
+                FN(gemm_rows)('N', 'N', B, H, r, 1, w.d + i0, V, Wb, H,
+                              i0 > v0 ? 1 : 0, gt, H);
+            }
+#pragma omp barrier
+            /* d_z W summed over the threads, then d_h and b, eq. (8) */
+            for (int s = 1; s < nt; s++) {
+                const real *gs = w.part + (size_t) (s - 1) * (2 * B * H + H)
+                                 + (size_t) B * H;
+                for (k = 0; k < B; k++)
+                    for (int j = j0; j < j1; j++)
+                        w.g[(size_t) k * H + j] += gs[(size_t) k * H + j];
+            }
+            FN(delta_hidden)(B, H, w.g, w.h, w.c, p, eta, b, w.sum, j0, j1);
+#pragma omp barrier
+            /* pass 3: this thread's rows of W, eq. (9), and of b' */
+            for (i0 = v0; i0 < v1; i0 += R) {
+                real *Wb = W + (size_t) i0 * H;
+                r = v1 - i0 < R ? v1 - i0 : R;
+                if (penalty)
+                    FN(scale_rows)(H, W, w.m, q, i0, i0 + r);
+                FN(visible_bias)(B, V, w.d, eta, bp, w.sum, i0, i0 + r);
+                FN(gemm_rows)('T', 'N', r, H, B, -eta, x + i0, ldx, w.g, H,
+                              1, Wb, H);
+                FN(gemm_rows)('T', 'N', r, H, B, -eta, w.d + i0, V, w.h, H,
+                              1, Wb, H);
+            }
+        }
+    } else {
+        /* ---- large minibatches: each pass one GEMM over all of W, which
+         * the BLAS spreads over the cores; the loops in between are shared
+         * by the threads (columns, or rows, of their arrays) */
+        FN(gemm_rows)('N', 'N', B, H, V, 1, x, ldx, W, H, 0, w.h, H);
+#pragma omp parallel num_threads(nthreads)
+        {
+            int j0, j1;
+            cae_share(H, COLS, THREAD, THREADS, &j0, &j1);
+            for (int j = j0; j < j1; j++)
+                w.c[j] = 0;
+            if (norms)
+                FN(add_squares)(W, H, 0, V, j0, j1, w.c);
+            w.L_jacob[THREAD] = FN(hidden)(B, H, w.h, b,
+                                           norms ? w.c : NULL, w.m, j0, j1);
+        }
+        FN(gemm_rows)('N', 'T', B, V, H, 1, w.h, H, W, H, 0, w.d, V);
+#pragma omp parallel num_threads(nthreads)
+        {
+            int i0, i1;
+            cae_share(V, COLS, THREAD, THREADS, &i0, &i1);
+            FN(visible)(B, V, x, ldx, w.d, bp, i0, i1,
+                        w.L_rec + (size_t) THREAD * B);
+        }
+        FN(gemm_rows)('N', 'N', B, H, V, 1, w.d, V, W, H, 0, w.g, H);
+#pragma omp parallel num_threads(nthreads)
+        {
+            int j0, j1, i0, i1;
+            cae_share(H, COLS, THREAD, THREADS, &j0, &j1);
+            FN(delta_hidden)(B, H, w.g, w.h, w.c, p, eta, b, w.sum, j0, j1);
+#pragma omp barrier
+            cae_share(V, COLS, THREAD, THREADS, &i0, &i1);
+            if (penalty)
+                FN(scale_rows)(H, W, w.m, q, i0, i1);
+            FN(visible_bias)(B, V, w.d, eta, bp, w.sum, i0, i1);
+        }
+        FN(gemm_rows)('T', 'N', V, H, B, -eta, x, ldx, w.g, H, 1, W, H);
+        FN(gemm_rows)('T', 'N', V, H, B, -eta, w.d, V, w.h, H, 1, W, H);
+    }
+
+    /* the threads' shares of L_rec and L_jacob */
+    {
+        double L_jacob_sum = 0;
+        for (k = 0; k < B; k++) {
+            double acc = 0;
+            for (int t = 0; t < nthreads; t++)
+                acc += w.L_rec[(size_t) t * B + k];
+            L_rec[k] = (real) acc;
+        }
+        for (int t = 0; t < nthreads; t++)
+            L_jacob_sum += w.L_jacob[t];
+        *L_jacob = norms ? (real) L_jacob_sum : (real) NAN;
+    }
+}
