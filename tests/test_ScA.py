@@ -59,7 +59,7 @@ def counting(datasets):
             tuple(CountingRows(a) for a in test))
 
 
-# ---- HiddenLayer -----------------------------------------------------------
+# ---- HiddenLayer ------------------------------------------------------------
 
 @pytest.mark.parametrize('activation, factor', [(T.tanh, 1),
                                                 (backend.sigmoid, 4)])
@@ -162,7 +162,7 @@ def test_finetuning_step_takes_the_shuffled_minibatches(tiny_datasets):
                                       rtol=1e-12, atol=1e-15)
 
 
-# ---- the stack -------------------------------------------------------------
+# ---- the stack --------------------------------------------------------------
 
 def test_cA_layers_share_the_mlp_layers_storage(tiny_train):
     sca = ScA(numpy.random.RandomState(3), n_ins=784,
@@ -186,6 +186,25 @@ def test_cA_layers_share_the_mlp_layers_storage(tiny_train):
         numpy.testing.assert_array_equal(after[i], before[i])
     functions[0](1)
     assert not numpy.allclose(sca.sigmoid_layers[0].W.get_value(), after[0])
+
+
+@pytest.mark.parametrize('gradient', ['kernel', 'T.grad'])
+def test_pretraining_steps_agree_with_the_fused_one(tiny_train, gradient):
+    """Each way of computing a step trains both layers of a stack alike
+    (the second one on the first one's output)."""
+    runs = []
+    for way in ('fused', gradient):
+        sca = ScA(numpy.random.RandomState(4), 784, [16, 12], 10)
+        functions = sca.pretraining_functions(
+            tiny_train[0], 10, contraction_level=0.3, learning_rate=0.05,
+            gradient=way)
+        costs = [f(i) for f in functions for i in range(5)]
+        runs.append((costs, [p.get_value() for p in sca.params] +
+                     [ca.b_prime.get_value() for ca in sca.cA_layers]))
+    (fused_costs, fused_params), (costs, params) = runs
+    numpy.testing.assert_allclose(costs, fused_costs, rtol=1e-10)
+    for p, q in zip(params, fused_params):
+        numpy.testing.assert_allclose(p, q, rtol=1e-9, atol=1e-12)
 
 
 def test_same_initial_weights_with_and_without_pretraining():
@@ -274,7 +293,7 @@ def test_test_ScA_with_and_without_pretraining(tiny_datasets):
         pytest.approx(cae['validation_error'])
 
 
-# ---- the test set, read once ----------------------------------------------------
+# ---- the test set, read once ------------------------------------------------
 
 def test_test_ScA_reads_the_test_set_once(tiny_datasets):
     datasets = counting(tiny_datasets)
@@ -315,7 +334,7 @@ def test_compare_reads_the_test_set_once_per_row_and_names_the_data_by_hash(
     assert 'tiny.pkl.gz' not in text
 
 
-# ---- the test error's interval ------------------------------------------------------
+# ---- the test error's interval ----------------------------------------------
 
 @pytest.mark.parametrize('errors, n', [(0, 10000), (1, 10000), (130, 10000),
                                        (146, 10000), (5000, 10000),
@@ -351,7 +370,7 @@ def test_wilson_interval_width_for_mnist():
     assert 0.0108 < low < 0.0110 and 0.0154 < high < 0.0156
 
 
-# ---- settings ------------------------------------------------------------------
+# ---- settings ---------------------------------------------------------------
 
 @pytest.mark.parametrize('change', [
     {'pretrain_batch_size': 0}, {'finetune_batch_size': 0},
@@ -360,13 +379,14 @@ def test_wilson_interval_width_for_mnist():
     {'contraction_level': -0.1}, {'hidden_layers_sizes': []},
     {'hidden_layers_sizes': [10, 0]}, {'pretraining_epochs': -1},
     {'pretrain_lr': float('nan')}, {'seed': -3}, {'seed': 2 ** 32},
-    {'shuffle_seed': -1}, {'shuffle_seed': 1.5}, {'shuffle_seed': None}])
+    {'shuffle_seed': -1}, {'shuffle_seed': 1.5}, {'shuffle_seed': None},
+    {'gradient': 'numeric'}])
 def test_check_settings_rejects(change):
     settings = dict(finetune_lr=0.1, pretraining_epochs=1, pretrain_lr=0.01,
                     contraction_level=0.1, training_epochs=1,
                     pretrain_batch_size=10, finetune_batch_size=20,
                     hidden_layers_sizes=[10], finetune_lr_decay=0.9, seed=0,
-                    shuffle_seed=0)
+                    shuffle_seed=0, gradient='fused')
     check_settings(**settings)
     settings.update(change)
     with pytest.raises(ConfigError):
@@ -407,7 +427,7 @@ def test_comparison_rows():
     assert sca_module.comparison_rows(50, True)[-1] == ((50, 50), 'CAE')
 
 
-# ---- the command -----------------------------------------------------------
+# ---- the command ------------------------------------------------------------
 
 @pytest.mark.slow
 def test_compare_command_end_to_end(tiny_mnist, tmp_path):
