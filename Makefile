@@ -30,7 +30,8 @@ analysis: venv blas $(DATASET)
 	$(PY) analysis.py
 
 # Stacked CAEs: the paper's one-layer comparison (random initialisation,
-# auto-encoder and CAE pre-training); writes cA_plots/ScA_comparison.json
+# auto-encoder and CAE pre-training, docs/stacked.md); writes
+# cA_plots/ScA_comparison.json (about 20 min on 2 cores)
 scA: venv blas $(DATASET)
 	$(PY) ScA.py --compare
 
