@@ -39,9 +39,9 @@ PyTensor; the user's own setting always wins):
   default (docs/performance.md has the measurements);
 - with the mkl wheel, ``MKL_THREADING_LAYER=GNU`` (unless set): MKL's
   threads come from GNU OpenMP, as the training kernel's do (cA_kernel.py);
-- ``OMP_WAIT_POLICY=PASSIVE`` (unless set): OpenMP threads waiting for each
-  other sleep rather than spin, so the kernel's threads stay fast when
-  another program keeps a core busy.
+- ``GOMP_SPINCOUNT=3000`` (unless it or ``OMP_WAIT_POLICY`` is set): GNU
+  OpenMP's threads spin only briefly before they sleep at a barrier, so
+  the kernel's threads stay fast when another program is busy too.
 
 Importing this module sets those flags (and the two variables) in
 ``os.environ`` (nothing else) and imports the stack; nothing is changed
@@ -192,12 +192,14 @@ def configure(stack, environ=os.environ):
         # runtimes, each one's idle threads spin on the cores that the
         # other's need
         environ.setdefault('MKL_THREADING_LAYER', 'GNU')
-    # OpenMP threads that wait at a barrier sleep instead of spinning: when
-    # another program keeps a core busy, spinning threads took the CPU from
-    # the very thread they waited for, and a step of cA_kernel at batch 10
-    # went from 1.2 ms to 15-26 ms (measured here); on an idle machine the
-    # cost is a wake-up per barrier (docs/performance.md)
-    environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+    if not {'OMP_WAIT_POLICY', 'GOMP_SPINCOUNT'} & set(environ):
+        # OpenMP threads that wait at a barrier spin a little, then sleep.
+        # GNU OpenMP's default spin (300,000 rounds) made a step of cA_kernel
+        # at batch 10 take 12-26 ms instead of 1.2 when another program's
+        # threads also spun on the 2 cores; sleeping at once
+        # (OMP_WAIT_POLICY=PASSIVE) cost 40-80 % on an idle machine; 3,000
+        # rounds are as fast as spinning there (docs/performance.md)
+        environ['GOMP_SPINCOUNT'] = '3000'
     if added:
         flags = [environ.get(stack.flags_var, '')] + added
         environ[stack.flags_var] = ','.join(f for f in flags if f)

@@ -174,16 +174,19 @@ def test_python_without_either_stack_is_told_what_to_do(tmp_path):
     assert r.stderr.count('\n') == 1
 
 
-@pytest.mark.parametrize('users, expected', [(None, 'PASSIVE'),
-                                             ('ACTIVE', 'ACTIVE')])
-def test_openmp_threads_sleep_while_waiting_unless_the_user_says(
+@pytest.mark.parametrize('users, expected', [
+    ({}, '3000 -'),
+    ({'OMP_WAIT_POLICY': 'ACTIVE'}, '- ACTIVE'),
+    ({'GOMP_SPINCOUNT': '1000000'}, '1000000 -')])
+def test_openmp_threads_spin_briefly_unless_the_user_says(
         tmp_path, users, expected):
     # what libgomp reads when the kernel's module loads it, after backend
-    code = 'import os, backend; print(os.environ["OMP_WAIT_POLICY"])'
+    code = ('import os, backend; print(os.environ.get("GOMP_SPINCOUNT", "-"),'
+            ' os.environ.get("OMP_WAIT_POLICY", "-"))')
     env = clean_environ(tmp_path)
     env.pop('OMP_WAIT_POLICY', None)
-    if users:
-        env['OMP_WAIT_POLICY'] = users
+    env.pop('GOMP_SPINCOUNT', None)
+    env.update(users)
     r = run_script(['-c', code], env=env)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == [expected]
+    assert r.stdout.strip() == expected
