@@ -104,6 +104,14 @@ if [ -n "${1:-}" ]; then
     command -v "$1" >/dev/null 2>&1 || \
         fail "PYTHON=$1 is not a program on PATH or a path to one: give a Python 3.9 to 3.11 (Theano-PyMC) or 3.12 and newer (PyTensor), or leave PYTHON unset to pick one"
     d=$(describe "$1")
+    if [ -z "$d" ] && [ "${1#*/}" = "$1" ]; then
+        # a name that pyenv's shim will not run: the same name in one of
+        # pyenv's versions (make run PYTHON=python3.13 where 3.11 is selected)
+        root=$(pyenv root 2>/dev/null) && for python in \
+                $(ls -r "$root"/versions/*/bin/"$1" 2>/dev/null); do
+            d=$(describe "$python") && [ -n "$d" ] && break
+        done
+    fi
     [ -n "$d" ] || \
         fail "PYTHON=$1 does not run (try \`$1 --version\`; a pyenv shim runs only the versions pyenv selects): give a working Python 3.9 or newer"
     why=$(problem $d)

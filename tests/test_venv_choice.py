@@ -1,0 +1,122 @@
+"""tools/venv.sh --which: which Python, and so which stack, make sets up.
+
+Each case builds a PATH of its own (symbolic links to the real
+interpreters of this machine, and a fake `pyenv` where it matters), so the
+choice depends only on what the case puts there.
+"""
+import glob
+import os
+import subprocess
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, 'tools', 'venv.sh')
+
+
+def interpreter(minor):
+    """A real python3.<minor> of this machine, or None."""
+    for path in sorted(glob.glob(os.path.expanduser(
+            '~/.pyenv/versions/3.%d.*/bin/python3.%d' % (minor, minor))) +
+            ['/usr/bin/python3.%d' % minor,
+             '/usr/local/bin/python3.%d' % minor]):
+        ok = subprocess.run([path, '-c', 'import venv'],
+                            capture_output=True).returncode == 0
+        if ok:
+            return path
+    return None
+
+
+def need(*minors):
+    found = {m: interpreter(m) for m in minors}
+    missing = [m for m, path in found.items() if path is None]
+    if missing:
+        pytest.skip('no python3.%s on this machine' % missing[0])
+    return found
+
+
+def which(tmp_path, names, python=''):
+    """venv.sh --which with only `names` ({name: target}) on PATH."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir(exist_ok=True)
+    for name, target in names.items():
+        (bin_dir / name).symlink_to(target)
+    for tool in ('sh', 'cut', 'tr', 'ls', 'sed', 'cksum', 'gcc', 'cat'):
+        path = subprocess.run(['sh', '-c', 'command -v ' + tool],
+                              capture_output=True, text=True).stdout.strip()
+        if path and not (bin_dir / tool).exists():
+            (bin_dir / tool).symlink_to(path)
+    env = {'PATH': str(bin_dir), 'HOME': str(tmp_path)}
+    return subprocess.run(['sh', SCRIPT, '--which', python], cwd=REPO,
+                          env=env, capture_output=True, text=True)
+
+
+def test_a_theano_python_comes_first(tmp_path):
+    found = need(11, 13)
+    r = which(tmp_path, {'python3.13': found[13], 'python3.11': found[11]})
+    assert r.returncode == 0, r.stderr
+    version, stack = r.stdout.split()[1:]
+    assert version.startswith('3.11.') and stack == 'theano'
+
+
+def test_without_one_the_newest_312_or_later_gets_pytensor(tmp_path):
+    found = need(12, 13)
+    r = which(tmp_path, {'python3.12': found[12], 'python3.13': found[13]})
+    assert r.returncode == 0, r.stderr
+    version, stack = r.stdout.split()[1:]
+    assert version.startswith('3.13.') and stack == 'pytensor'
+
+
+def test_python_chooses(tmp_path):
+    found = need(11, 12)
+    r = which(tmp_path, {'python3.11': found[11]}, python=found[12])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[1].startswith('3.12.')
+    assert r.stdout.split()[2] == 'pytensor'
+
+
+def test_a_name_pyenv_will_not_run_is_found_among_its_versions(tmp_path):
+    # a shim that fails, as pyenv's do for versions it has not selected,
+    # and a pyenv whose root holds the version
+    found = need(13)
+    root = tmp_path / 'pyenv-root'
+    (root / 'versions' / '3.13.9' / 'bin').mkdir(parents=True)
+    (root / 'versions' / '3.13.9' / 'bin' / 'python3.13').symlink_to(
+        found[13])
+    shims = tmp_path / 'shims'
+    shims.mkdir()
+    (shims / 'python3.13').write_text('#!/bin/sh\nexit 127\n')
+    (shims / 'pyenv').write_text('#!/bin/sh\necho %s\n' % root)
+    for path in (shims / 'python3.13', shims / 'pyenv'):
+        path.chmod(0o755)
+    r = which(tmp_path, {'python3.13': shims / 'python3.13',
+                         'pyenv': shims / 'pyenv'}, python='python3.13')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[1].startswith('3.13.')
+    assert r.stdout.split()[2] == 'pytensor'
+
+
+@pytest.mark.parametrize('python, phrase', [
+    ('python3.99', 'is not a program on PATH'),
+    ('/bin/false', 'does not run'),
+])
+def test_an_unusable_python_gets_one_error_line(tmp_path, python, phrase):
+    r = which(tmp_path, {}, python=python)
+    assert r.returncode == 2
+    assert r.stdout == ''
+    assert r.stderr.startswith('error: ') and r.stderr.count('\n') == 1
+    assert phrase in r.stderr
+
+
+def test_a_python_too_old_is_refused_and_said_so(tmp_path):
+    found = need(8)
+    r = which(tmp_path, {}, python=found[8])
+    assert r.returncode == 2
+    assert 'too old' in r.stderr and '3.9 to 3.11' in r.stderr
+
+
+def test_no_python_at_all_says_what_to_install(tmp_path):
+    r = which(tmp_path, {})
+    assert r.returncode == 2
+    assert 'no Python 3.9 or newer found' in r.stderr
+    assert 'python3.11-venv' in r.stderr
