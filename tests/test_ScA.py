@@ -188,6 +188,7 @@ def test_cA_layers_share_the_mlp_layers_storage(tiny_train):
     assert not numpy.allclose(sca.sigmoid_layers[0].W.get_value(), after[0])
 
 
+@pytest.mark.slow  # compiles a two-layer stack three ways per case
 @pytest.mark.parametrize('gradient', ['kernel', 'T.grad'])
 def test_pretraining_steps_agree_with_the_fused_one(tiny_train, gradient):
     """Each way of computing a step trains both layers of a stack alike
@@ -473,6 +474,7 @@ def test_compare_command_end_to_end(tiny_mnist, tmp_path):
     assert os.listdir(out) == [sca_module.COMPARISON_NAME]
 
 
+@pytest.mark.slow  # a process per case: the quick suite keeps one such test
 @pytest.mark.parametrize('args, message', [
     (['--pretrain-batch-size', '0'], 'pretrain_batch_size'),
     (['--compare', '--finetune-lr-decay', '2'], 'finetune_lr_decay'),

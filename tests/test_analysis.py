@@ -442,6 +442,7 @@ def test_the_script_turns_a_bad_setting_into_one_line_and_exit_2(
     assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.slow  # a process per case: the quick suite keeps one such test
 @pytest.mark.parametrize('extra, phrase', BAD_DATA)
 def test_bad_data_is_one_line_exit_2_and_nothing_written(
         tiny_mnist, tmp_path, extra, phrase):

@@ -112,6 +112,7 @@ def test_mkl_flags_name_the_wheels_library_with_an_rpath(tmp_path):
     assert ',' not in flags
 
 
+@pytest.mark.slow  # compiles and links a C program and a Theano function
 def test_the_stack_links_the_chosen_blas_and_computes_a_gemm_right():
     code = (
         'import numpy\n'
@@ -174,6 +175,7 @@ def test_python_without_either_stack_is_told_what_to_do(tmp_path):
     assert r.stderr.count('\n') == 1
 
 
+@pytest.mark.slow  # a process per case: the quick suite keeps one such test
 @pytest.mark.parametrize('users, expected', [
     ({}, '3000 -'),
     ({'OMP_WAIT_POLICY': 'ACTIVE'}, '- ACTIVE'),
