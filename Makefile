@@ -60,7 +60,7 @@ $(DATASET): | venv
 # The training benchmark (not part of the tests): the default step, the
 # fused and T.grad graphs and a plain auto-encoder, float64 and float32,
 # batch sizes 10, 100 and 1000, on both stacks, with the PyTorch peers
-# (eager and torch.compile) beside them and the machine's peak; about 25
+# (eager and torch.compile) beside them and the machine's peak; about 18
 # minutes. Run it on an otherwise idle machine: it times both cores.
 bench: venv blas $(DATASET) bench-peer bench-stacks
 	$(PY) benchmarks/bench_train.py
