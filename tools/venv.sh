@@ -42,13 +42,18 @@ stack_of() {  # major.minor -> theano | pytensor | old
     esac
 }
 
+in_pyenv() {  # each pattern's matches in pyenv's versions, newest first
+    root=$(pyenv root 2>/dev/null) || return 0
+    for name in "$@"; do
+        ls -r "$root"/versions/*/bin/$name 2>/dev/null
+    done
+}
+
 candidates() {  # every python3.X on PATH and in pyenv's versions, once
     for dir in $(echo "$PATH" | tr ':' ' '); do
         ls "$dir"/python3.[0-9] "$dir"/python3.[0-9][0-9] 2>/dev/null
     done
-    root=$(pyenv root 2>/dev/null) && \
-        ls "$root"/versions/*/bin/python3.[0-9] \
-           "$root"/versions/*/bin/python3.[0-9][0-9] 2>/dev/null
+    in_pyenv 'python3.[0-9]' 'python3.[0-9][0-9]'
     command -v python3 2>/dev/null
 }
 
@@ -107,8 +112,7 @@ if [ -n "${1:-}" ]; then
     if [ -z "$d" ] && [ "${1#*/}" = "$1" ]; then
         # a name that pyenv's shim will not run: the same name in one of
         # pyenv's versions (make run PYTHON=python3.13 where 3.11 is selected)
-        root=$(pyenv root 2>/dev/null) && for python in \
-                $(ls -r "$root"/versions/*/bin/"$1" 2>/dev/null); do
+        for python in $(in_pyenv "$1"); do
             d=$(describe "$python") && [ -n "$d" ] && break
         done
     fi
