@@ -55,7 +55,7 @@ blas: venv
 data: $(DATASET)
 
 $(DATASET): | venv
-	$(PY) mnist_data.py $@
+	$(PY) -m machinery.mnist_data $@
 
 # The training benchmark (not part of the tests): the default step, the
 # fused and T.grad graphs and a plain auto-encoder, float64 and float32,

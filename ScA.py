@@ -59,17 +59,17 @@ if __name__ == '__main__':
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 # the stack first: without one, this says what to do
-import backend
-from backend import theano, T, sigmoid
+from machinery import backend
+from machinery.backend import theano, T, sigmoid
 import numpy
 
-import cA_kernel
-import checks
-import cli
-import mnist_data
-import outputs
+from machinery.kernel import op as cA_kernel
+from machinery import checks
+from machinery import cli
+from machinery import mnist_data
+from machinery import outputs
 from cA import GRADIENTS, cA
-from checkpoints import DivergenceError
+from machinery.checkpoints import DivergenceError
 from logistic_sgd import (EarlyStopping, LogisticRegression, read_data,
                           shared_dataset)
 from mlp import HiddenLayer

@@ -65,12 +65,12 @@ if __name__ == '__main__':
 import numpy
 import scipy.special
 
-import checkpoints
-import checks
-import cli
-import mnist_data
-import outputs
-from checks import ConfigError
+from machinery import checkpoints
+from machinery import checks
+from machinery import cli
+from machinery import mnist_data
+from machinery import outputs
+from machinery.checks import ConfigError
 
 FIGURES = {'spectrum': 'analysis_spectrum.png',
            'contraction': 'analysis_contraction.png',

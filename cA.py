@@ -84,16 +84,16 @@ if __name__ == '__main__':
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 # the stack first: without one, this says what to do
-from backend import NAME, theano, T, sigmoid, softplus
+from machinery.backend import NAME, theano, T, sigmoid, softplus
 import numpy
 import PIL.Image
 
-import cA_kernel
-import checkpoints
-import checks
-import cli
-import mnist_data
-import outputs
+from machinery.kernel import op as cA_kernel
+from machinery import checkpoints
+from machinery import checks
+from machinery import cli
+from machinery import mnist_data
+from machinery import outputs
 from logistic_sgd import load_data
 from mlp import initial_weight_bound
 from utils import tile_raster_images

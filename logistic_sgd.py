@@ -28,14 +28,14 @@ if __name__ == '__main__':
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 # the stack first: without one, this says what to do
-from backend import theano, T, softmax
+from machinery.backend import theano, T, softmax
 import numpy
 
-import checks
-import cli
-import mnist_data
-import outputs
-from checkpoints import DivergenceError
+from machinery import checks
+from machinery import cli
+from machinery import mnist_data
+from machinery import outputs
+from machinery.checkpoints import DivergenceError
 
 
 class LogisticRegression(object):

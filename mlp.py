@@ -21,7 +21,7 @@ A stacked auto-encoder (ScA.py) builds its layers from this class and hands
 each layer's W and b to an auto-encoder, which trains them in place.
 """
 # the stack first: without one, this says what to do
-from backend import theano, T, sigmoid
+from machinery.backend import theano, T, sigmoid
 import numpy
 
 

@@ -96,10 +96,10 @@ def theano_worker(variant, batch_size, steps, blocks, clock=time.perf_counter):
     environment the parent set."""
     sys.path.insert(0, REPO)
     import numpy
-    import backend
+    from machinery import backend
     import cA as cA_module
-    import cA_kernel
-    from backend import theano, T
+    from machinery.kernel import op as cA_kernel
+    from machinery.backend import theano, T
     from logistic_sgd import load_data
 
     train_set_x, _ = load_data()[0]
@@ -171,8 +171,8 @@ def peak_worker(clock=time.perf_counter):
     BLAS (a compiled T.dot), float64 and float32, best of 5."""
     sys.path.insert(0, REPO)
     import numpy
-    import backend
-    from backend import theano, T
+    from machinery import backend
+    from machinery.backend import theano, T
     n, result = 3000, {'stack': backend.NAME}
     for dtype in ('float64', 'float32'):
         rng = numpy.random.RandomState(0)
@@ -249,7 +249,7 @@ def find_stacks():
         if not os.path.exists(python):
             continue
         proc = subprocess.run(
-            [python, '-c', 'import backend; print(backend.STACK.key)'],
+            [python, '-c', 'from machinery import backend; print(backend.STACK.key)'],
             capture_output=True, text=True, cwd=REPO)
         key = proc.stdout.strip().splitlines()[-1:] if proc.returncode == 0 \
             else []
@@ -500,7 +500,7 @@ def main():
     output = args.output or os.path.join(HERE, 'results', name)
     os.makedirs(os.path.dirname(output), exist_ok=True)
     sys.path.insert(0, REPO)
-    from outputs import atomic_write
+    from machinery.outputs import atomic_write
     with atomic_write(output, 'w') as f:
         json.dump({'machine': {'python': platform.python_version(),
                                'cpus': os.cpu_count(),

@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
-from backend import theano  # noqa: E402
+from machinery.backend import theano  # noqa: E402
 import cA as cA_module  # noqa: E402
 from logistic_sgd import load_data  # noqa: E402
 

@@ -7,8 +7,8 @@ import sys
 import numpy
 import pytest
 
-import backend  # noqa: F401  (the stack, configured before any test imports it)
-import mnist_data
+from machinery import backend  # noqa: F401  (the stack, configured before any test imports it)
+from machinery import mnist_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -9,12 +9,12 @@ import os
 import numpy
 import pytest
 
-import backend
-from backend import theano, T
+from machinery import backend
+from machinery.backend import theano, T
 import ScA as sca_module
 from ScA import (ScA, check_settings, compare, pretrain_layers, test_ScA,
                  wilson_interval)
-from checks import ConfigError
+from machinery.checks import ConfigError
 from conftest import run_script, sigmoid
 from logistic_sgd import read_data, shared_dataset
 from mlp import HiddenLayer, initial_weight_bound

@@ -9,7 +9,7 @@ import numpy
 import PIL.Image
 import pytest
 
-from backend import theano
+from machinery.backend import theano
 import analysis
 from analysis import (classifier_errors, contraction_ratios, encoder,
                       epoch_curves, hidden_values, jacobian_frobenius_norms,
@@ -17,12 +17,12 @@ from analysis import (classifier_errors, contraction_ratios, encoder,
                       mean_singular_values, pointwise_contraction_ratios,
                       random_directions, saturated_fraction,
                       typical_distances)
-import checkpoints
-import cli
-import mnist_data
-import outputs
+from machinery import checkpoints
+from machinery import cli
+from machinery import mnist_data
+from machinery import outputs
 from cA import cA, CHECKPOINT_NAME
-from checks import ConfigError
+from machinery.checks import ConfigError
 from conftest import REPO, run_script, sigmoid
 
 

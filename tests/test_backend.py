@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-import backend
+from machinery import backend
 from conftest import run_script
 
 STACK = backend.STACK
 FLAGS = STACK.flags_var
-SHOW_FLAGS = ('import os, backend; print(backend.STACK.key); '
+SHOW_FLAGS = ('import os; from machinery import backend; print(backend.STACK.key); '
               'print(os.environ.get(backend.STACK.flags_var, "<unset>"))')
 # the defaults the module adds on this stack, in its order
 OWN = ''.join(',%s=%s' % item for item in STACK.own_defaults)
@@ -63,7 +63,7 @@ def test_users_allow_gc_wins(tmp_path):
 
 
 def test_the_flags_reach_the_stack(tmp_path):
-    code = ('from backend import theano\n'
+    code = ('from machinery.backend import theano\n'
             'print(theano.config.allow_gc, theano.config.floatX)\n')
     r = run_script(['-c', code], env=clean_environ(
         tmp_path, **{FLAGS: 'floatX=float32'}))
@@ -116,7 +116,7 @@ def test_mkl_flags_name_the_wheels_library_with_an_rpath(tmp_path):
 def test_the_stack_links_the_chosen_blas_and_computes_a_gemm_right():
     code = (
         'import numpy\n'
-        'from backend import theano, T\n'
+        'from machinery.backend import theano, T\n'
         'a, b = T.matrices("a", "b")\n'
         'f = theano.function([a, b], T.dot(a, b))\n'
         'assert any("Dot22" in str(n.op) or "Gemm" in str(n.op) for n in '
@@ -166,8 +166,9 @@ def test_python_without_either_stack_is_told_what_to_do(tmp_path):
     subprocess.run([sys.executable, '-m', 'venv', '--without-pip',
                     str(tmp_path / 'bare')], check=True)
     r = subprocess.run([str(tmp_path / 'bare' / 'bin' / 'python'), '-c',
-                        'import backend'], cwd=os.path.dirname(
-                            os.path.abspath(backend.__file__)),
+                        'from machinery import backend'], cwd=os.path.dirname(
+                            os.path.dirname(os.path.abspath(
+                                backend.__file__))),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.startswith('error: neither Theano-PyMC nor PyTensor')
@@ -183,7 +184,7 @@ def test_python_without_either_stack_is_told_what_to_do(tmp_path):
 def test_openmp_threads_spin_briefly_unless_the_user_says(
         tmp_path, users, expected):
     # what libgomp reads when the kernel's module loads it, after backend
-    code = ('import os, backend; print(os.environ.get("GOMP_SPINCOUNT", "-"),'
+    code = ('import os; from machinery import backend; print(os.environ.get("GOMP_SPINCOUNT", "-"),'
             ' os.environ.get("OMP_WAIT_POLICY", "-"))')
     env = clean_environ(tmp_path)
     env.pop('OMP_WAIT_POLICY', None)

@@ -5,10 +5,10 @@ import numpy
 import PIL.Image
 import pytest
 
-import backend
-from backend import theano, T
+from machinery import backend
+from machinery.backend import theano, T
 import cA as cA_module
-import checks
+from machinery import checks
 from cA import cA, test_cA
 from conftest import (REPO, finite_difference_gradient, reference_cost,
                       reference_costs, run_script, sigmoid)
@@ -234,7 +234,7 @@ def test_costs_cover_every_minibatch_the_last_short_one_included(tiny_run):
 
 
 def test_first_minibatch_costs_match_the_reference(tiny_mnist, tiny_run):
-    import mnist_data
+    from machinery import mnist_data
     result, _, _, _ = tiny_run
     (train_x, _), _, _ = mnist_data.read_mnist(tiny_mnist)
     fresh = cA(numpy_rng=numpy.random.RandomState(123), n_visible=784,
@@ -400,7 +400,7 @@ def test_fused_and_T_grad_training_agree_over_epochs(tiny_mnist, tiny_run,
 def test_float32_training_stays_float32_and_learns(tiny_mnist, tmp_path):
     code = (
         'import sys, numpy, cA\n'
-        'from backend import theano\n'
+        'from machinery.backend import theano\n'
         'assert theano.config.floatX == "float32"\n'
         'r = cA.test_cA(dataset=sys.argv[1], output_folder=sys.argv[2],\n'
         '               training_epochs=3, batch_size=20, n_hidden=30,\n'

@@ -7,10 +7,10 @@ import os
 import numpy
 import pytest
 
-import backend
-from backend import theano, T
+from machinery import backend
+from machinery.backend import theano, T
 import cA as cA_module
-import cA_kernel
+from machinery.kernel import op as cA_kernel
 from cA import cA
 from conftest import (finite_difference_gradient, reference_cost,
                       run_script, sigmoid)

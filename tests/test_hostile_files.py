@@ -22,8 +22,8 @@ import zlib
 import numpy
 import pytest
 
-import mnist_file
-from mnist_file import DatasetError, UnsafePickleError, read_mnist
+from machinery import mnist_file
+from machinery.mnist_file import DatasetError, UnsafePickleError, read_mnist
 from test_mnist_data import assert_same, small_datasets
 
 HERE = os.path.dirname(os.path.abspath(__file__))

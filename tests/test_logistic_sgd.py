@@ -4,8 +4,8 @@ import os
 import numpy
 import pytest
 
-from backend import theano, T
-import mnist_data
+from machinery.backend import theano, T
+from machinery import mnist_data
 from logistic_sgd import (LogisticRegression, load_data, load_model,
                           sgd_optimization_mnist)
 from conftest import run_script

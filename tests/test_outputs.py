@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-import outputs
+from machinery import outputs
 from conftest import REPO, run_script
 
 IS_ROOT = os.geteuid() == 0
@@ -124,7 +124,7 @@ def test_a_kill_before_the_rename_leaves_the_old_file(tmp_path):
     removes the dead run's temporary file."""
     path = tmp_path / 'out.bin'
     path.write_bytes(b'old contents')
-    code = ('import os, sys, outputs\n'
+    code = ('import os, sys\nfrom machinery import outputs\n'
             'os.replace = lambda *a: os.kill(os.getpid(), 9)\n'
             'with outputs.atomic_write(sys.argv[1]) as f:\n'
             '    f.write(b"the whole new contents")\n')
@@ -138,7 +138,7 @@ def test_a_kill_before_the_rename_leaves_the_old_file(tmp_path):
     assert path.read_bytes() == b'old contents'
 
 
-HOLD = ('import sys, time, outputs\n'
+HOLD = ('import sys, time\nfrom machinery import outputs\n'
         'with outputs.OutputFolder(sys.argv[1]):\n'
         '    print("holding", flush=True)\n'
         '    time.sleep(60)\n')

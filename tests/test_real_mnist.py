@@ -5,7 +5,7 @@ import numpy
 import PIL.Image
 import pytest
 
-import mnist_data
+from machinery import mnist_data
 from cA import cA, test_cA
 from conftest import reference_costs
 

@@ -11,8 +11,8 @@ import numpy
 import PIL.Image
 import pytest
 
-import backend
-import checkpoints
+from machinery import backend
+from machinery import checkpoints
 import cA as cA_module
 from cA import test_cA
 from conftest import REPO, run_script, write_synthetic_mnist
@@ -550,14 +550,14 @@ def wait_until_loading(proc, library='numpy'):
     ('cA.py', ['--output-folder', 'OUT']),
     ('logistic_sgd.py', ['--model-path', 'OUT/best.npz']),
     ('ScA.py', []),
-    ('mnist_data.py', ['OUT/mnist.pkl.gz']),
+    ('-m machinery.mnist_data', ['OUT/mnist.pkl.gz']),
 ])
 def test_ctrl_c_while_the_modules_load_ends_without_a_traceback(
         tiny_mnist, tmp_path, script, args):
     out = str(tmp_path / 'out')
-    dataset = [] if script == 'mnist_data.py' else ['--dataset', tiny_mnist]
+    dataset = [] if 'mnist_data' in script else ['--dataset', tiny_mnist]
     proc = subprocess.Popen(
-        [sys.executable, script] + dataset +
+        [sys.executable] + script.split() + dataset +
         [a.replace('OUT', out) for a in args], cwd=REPO,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_loading(proc)

@@ -15,13 +15,13 @@ import sys
 import numpy
 import pytest
 
-from checkpoints import read_checkpoint
+from machinery.checkpoints import read_checkpoint
 from conftest import REPO, sigmoid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), 'tools'))
 import compare_stacks  # noqa: E402
-import mnist_data  # noqa: E402
+from machinery import mnist_data  # noqa: E402
 
 SETTINGS = dict(training_epochs=2, batch_size=20, n_hidden=30,
                 learning_rate=0.1)

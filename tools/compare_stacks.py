@@ -26,7 +26,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = '''
 import json, os, sys
 import numpy, PIL.Image
-import backend, cA
+import cA
+from machinery import backend
 settings = json.loads(sys.argv[1])
 folder = sys.argv[2]
 result = cA.test_cA(output_folder=folder, log=sys.stderr, **settings)

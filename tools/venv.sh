@@ -170,4 +170,4 @@ EOF
     -r "$VENV/requirements.txt" || \
     fail "pip could not install the $title stack into $VENV/ (see pip's message above); run make again once it is fixed"
 printf '%s\n%s\n' "$choice" "$config" > "$STAMP"
-echo "$VENV/ is ready: $("$VENV/bin/python" -c 'import backend; print(backend.NAME)' 2>/dev/null || echo "$title")"
+echo "$VENV/ is ready: $("$VENV/bin/python" -c 'from machinery import backend; print(backend.NAME)' 2>/dev/null || echo "$title")"

@@ -1,7 +1,7 @@
 """Get the real MNIST as the tutorial's ``mnist.pkl.gz``, and its command
 line.
 
-    python mnist_data.py [PATH] [--force]
+    python -m machinery.mnist_data [PATH] [--force]
 
 downloads MNIST to PATH (default: data/mnist.pkl.gz beside this file) when
 it is missing (or always, with --force), checks it and prints one summary
@@ -52,12 +52,12 @@ if __name__ == '__main__':
     # written while the modules load), without a traceback
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
-import cli
-import outputs
-from mnist_file import (  # re-exported: other scripts use mnist_data.X
+from . import cli
+from . import outputs
+from .mnist_file import (  # re-exported: other scripts use mnist_data.X
     DEFAULT_PATH, N_PIXELS, SET_NAMES, DatasetError, check_datasets,
     read_checked, read_mnist, write_mnist)
-from mnist_idx import RAW_FILES, RAW_SHA256, idx_to_datasets, verify
+from .mnist_idx import RAW_FILES, RAW_SHA256, idx_to_datasets, verify
 
 PICKLE_URL = 'http://www.iro.umontreal.ca/~lisa/deep/data/mnist/mnist.pkl.gz'
 MIRROR_URLS = ('https://ossci-datasets.s3.amazonaws.com/mnist/',
@@ -436,7 +436,7 @@ def main(argv=None):
     parser = cli.parser_for(
         get_mnist, 'Download MNIST in the tutorial format (mnist.pkl.gz) if '
                    'it is missing, check it and print its sizes.')
-    parser.prog = 'mnist_data.py'
+    parser.prog = 'python -m machinery.mnist_data'
     parser.add_argument('path', nargs='?', default=DEFAULT_PATH,
                         help='where the dataset lives (default: %(default)s)')
     parser.add_argument('--force', action='store_true',

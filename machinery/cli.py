@@ -29,10 +29,10 @@ import shutil
 import signal
 import sys
 
-import checkpoints
-import checks
-import mnist_file
-import outputs
+from . import checkpoints
+from . import checks
+from . import mnist_file
+from . import outputs
 
 # the user's mistakes: one line, exit code 2
 USER_ERRORS = (checks.ConfigError, mnist_file.DatasetError,

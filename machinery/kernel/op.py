@@ -97,11 +97,11 @@ import platform
 import numpy
 import scipy.special
 
-import backend
-from backend import theano, T
+from .. import backend
+from ..backend import theano, T
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-C_SOURCE = os.path.join(HERE, 'cA_kernel.c')
+C_SOURCE = os.path.join(HERE, 'cae_step.cpp')
 
 # the two instantiations of cA_kernel.c: (dtype, C type, BLAS GEMM, the
 # suffix of libm's functions)

@@ -38,11 +38,13 @@ import zlib
 
 import numpy
 
-import array_pickle
-from outputs import atomic_write
+from . import array_pickle
+from .outputs import atomic_write
 
-DEFAULT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                            'data', 'mnist.pkl.gz')
+# data/ at the top of the repository, beside the tutorial scripts
+DEFAULT_PATH = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data',
+    'mnist.pkl.gz')
 
 N_PIXELS = 784
 SET_NAMES = ('train', 'valid', 'test')
@@ -73,8 +75,8 @@ class UnsafePickleError(DatasetError):
 def download_command(path):
     """The command that downloads MNIST to ``path``."""
     if os.path.abspath(path) == DEFAULT_PATH:
-        return 'python mnist_data.py'
-    return 'python mnist_data.py ' + shlex.quote(path)
+        return 'python -m machinery.mnist_data'
+    return 'python -m machinery.mnist_data ' + shlex.quote(path)
 
 
 def _megabytes(n):

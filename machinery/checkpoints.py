@@ -45,7 +45,7 @@ import zlib
 
 import numpy
 
-from outputs import atomic_write
+from .outputs import atomic_write
 
 FORMAT = 1
 # every refusal ends so: nothing was changed, and how to go on

@@ -1,0 +1,24 @@
+"""What keeps the tutorial scripts safe and fast, kept out of their way.
+
+The scripts at the top of the repository (cA.py, logistic_sgd.py, mlp.py,
+utils.py, ScA.py, analysis.py) are the tutorial: read them first. They
+import what they need from here; nothing here is needed to understand the
+method.
+
+    backend       which stack runs the code (Theano-PyMC or PyTensor), its
+                  flags, and the names the scripts import (theano, T, ...)
+    kernel/       the training step of the stock cA as one compiled Op, and
+                  the check that lets it take over from the class's graph
+    training      the safe training loop: one run per output folder,
+                  checkpoints, resume, signals, divergence
+    cli           the scripts' command lines: flags, one-line errors
+    checks        the checks of every setting
+    outputs       atomic writes, folder locks, free space
+    checkpoints   the checkpoint file, read without trusting it
+    mnist_data    getting MNIST into data/ (python -m machinery.mnist_data)
+    mnist_file    reading and checking a dataset file
+    mnist_idx     the IDX format of the original MNIST files
+    array_pickle  the restricted unpickler: arrays only, no code
+
+Importing this package loads nothing: each module is imported on its own.
+"""
