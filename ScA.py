@@ -63,12 +63,13 @@ from machinery import backend
 from machinery.backend import theano, T, sigmoid
 import numpy
 
-from machinery.kernel import op as cA_kernel
+from machinery.kernel import steps
+from machinery.kernel.steps import GRADIENTS
 from machinery import checks
 from machinery import cli
 from machinery import mnist_data
 from machinery import outputs
-from cA import GRADIENTS, cA
+from cA import cA
 from machinery.checkpoints import DivergenceError
 from logistic_sgd import (EarlyStopping, LogisticRegression, read_data,
                           shared_dataset)
@@ -168,7 +169,7 @@ class ScA(object):
 
     def pretraining_functions(self, train_set_x, batch_size,
                               contraction_level=0.1, learning_rate=0.01,
-                              order=None, gradient='fused'):
+                              order=None, gradient='auto'):
         """One compiled SGD step per layer, bottom first.
 
         Function k takes a minibatch index, trains cA k on that minibatch
@@ -178,25 +179,23 @@ class ScA(object):
         example). Only cA k's W, b and b' move: the input of layer k is
         computed by the layers below, which are left unchanged.
 
-        gradient: how the step is computed, the same math three ways (see
-        cA.build_training): 'fused' (cA.get_fused_cost_updates), 'kernel'
-        (cA_kernel, the fastest) or 'T.grad' (cA.get_cost_updates).
+        gradient: the step, as in cA.build_training: 'auto' trains the
+        graph of cA.get_cost_updates, which the kernel replaces only where
+        it is the stock graph; 'T.grad', 'fused' and 'kernel' force one
+        (machinery/kernel/steps.py). self.step says which was compiled.
         """
         index = T.lscalar('index')
         functions = []
         for ca in self.cA_layers:
-            if gradient == 'kernel':
-                cost, updates = cA_kernel.get_cost_updates(
-                    ca, contraction_level=contraction_level,
-                    learning_rate=learning_rate)
-            else:
-                get_updates = (ca.get_fused_cost_updates
-                               if gradient == 'fused' else ca.get_cost_updates)
-                cost, updates = get_updates(
-                    contraction_level=contraction_level,
-                    learning_rate=learning_rate)
+            cost, updates = ca.get_cost_updates(
+                contraction_level=contraction_level,
+                learning_rate=learning_rate)
+            updates, self.step = steps.faster_equivalent(
+                ca, cost, updates, contraction_level, learning_rate, gradient)
+            L_rec = T.mean(ca.L_rec)
             functions.append(theano.function(
-                [index], [cost, T.mean(ca.L_rec), ca.L_jacob],
+                [index], [L_rec + contraction_level * ca.L_jacob, L_rec,
+                          ca.L_jacob],
                 updates=updates,
                 givens={self.x: minibatch(train_set_x, index, batch_size,
                                           order)}))
@@ -253,7 +252,7 @@ def time_left(elapsed, done, total):
 
 
 def pretrain_layers(sca, train_set_x, batch_size, epochs, contraction_level,
-                    learning_rate, shuffle_rng, log, gradient='fused'):
+                    learning_rate, shuffle_rng, log, gradient='auto'):
     """Greedy layer-wise pre-training, bottom first, each layer as a CAE
     (or a plain AE when contraction_level is 0); a line per epoch.
 
@@ -450,7 +449,7 @@ def test_ScA(finetune_lr=0.6, pretraining_epochs=20, pretrain_lr=0.05,
              dataset=mnist_data.DEFAULT_PATH, pretrain_batch_size=10,
              finetune_batch_size=20, hidden_layers_sizes=(1000,),
              finetune_lr_decay=1.0, seed=89677, shuffle_seed=1,
-             gradient='fused', pretrain=True, datasets=None, log=None):
+             gradient='auto', pretrain=True, datasets=None, log=None):
     """Pre-train an MLP layer by layer as CAEs, fine-tune it, test it once.
 
     pretraining_epochs, pretrain_lr, contraction_level, pretrain_batch_size:
@@ -466,9 +465,11 @@ def test_ScA(finetune_lr=0.6, pretraining_epochs=20, pretrain_lr=0.05,
         weights whatever the pre-training).
     shuffle_seed: seed of the RandomState that draws each epoch's order of
         the training examples, started afresh for each phase.
-    gradient: how a pre-training step is computed (ScA.pretraining_functions):
-        'fused', the search's, reproduces its runs; 'kernel' is 2-3 times
-        faster and equal up to rounding, so its runs drift apart from them.
+    gradient: the pre-training step (ScA.pretraining_functions): 'auto',
+        the cA class's own graph, replaced by the kernel where it is the
+        stock graph; 'T.grad', 'fused' or 'kernel' force one. 'fused' was
+        the search's step (docs/stacked.md); the kernel's runs equal its
+        up to rounding, so they drift apart from the search's.
     pretrain: False fine-tunes from the random initialisation.
     datasets: read_data's output (numpy arrays), to share one copy between
         runs; default read_data(dataset).
@@ -792,11 +793,7 @@ def command_line():
             help='seed of the order of the training examples, drawn anew '
                  'every epoch, the same for every model, 0 to %d (default: '
                  '%%(default)s)' % (checks.SEED_LIMIT - 1))
-    cli.add(parser, '--gradient', choices=GRADIENTS,
-            help='how a pre-training step is computed: fused reproduces the '
-                 'search\'s runs, kernel is 2-3 times faster and equal up to '
-                 'rounding, T.grad the slow reference (default: '
-                 '%(default)s)')
+    cli.add(parser, '--gradient', choices=GRADIENTS)
     cli.add(parser, '--dataset')
     cli.add(parser, '--hidden-layers-sizes', type=int, nargs='+',
             metavar='N',

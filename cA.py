@@ -73,14 +73,13 @@ Changes from the original (the one list; the README points here):
     - ``is None`` checks instead of ``not W`` (which asks a symbolic
       variable for its truth value).
 """
-import os
 import signal
 import sys
 import time
 
 if __name__ == '__main__':
-    # until main() runs, Ctrl-C ends the process at once (nothing is
-    # written while the modules load), without a traceback
+    # until the command line runs, Ctrl-C ends the process at once (nothing
+    # is written while the modules load), without a traceback
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 # the stack first: without one, this says what to do
@@ -88,14 +87,9 @@ from machinery.backend import NAME, theano, T, sigmoid, softplus
 import numpy
 import PIL.Image
 
-from machinery.kernel import op as cA_kernel
-from machinery import checkpoints
-from machinery import checks
-from machinery import cli
-from machinery import mnist_data
-from machinery import outputs
+from machinery import training
+from machinery.kernel import steps
 from logistic_sgd import load_data
-from mlp import initial_weight_bound
 from utils import tile_raster_images
 
 
@@ -141,8 +135,9 @@ class cA(object):
         self.n_batchsize = n_batchsize
         floatX = theano.config.floatX
         if W is None:
-            # the range suited to sigmoid units (mlp.py, eq. 2)
-            bound = initial_weight_bound(n_visible, n_hidden, sigmoid)
+            # Glorot and Bengio's range for sigmoid units, as
+            # mlp.HiddenLayer draws its weights
+            bound = 4 * numpy.sqrt(6. / (n_visible + n_hidden))
             initial_W = numpy.asarray(
                 numpy_rng.uniform(low=-bound, high=bound,
                                   size=(n_visible, n_hidden)), dtype=floatX)
@@ -273,38 +268,32 @@ def as_floatX(*values):
             else T.constant(v, dtype=theano.config.floatX) for v in values]
 
 
-GRADIENTS = ('kernel', 'fused', 'T.grad')
-
-
 def build_training(train_set_x, batch_size, n_hidden, seed,
-                   contraction_level, learning_rate, gradient='kernel'):
+                   contraction_level, learning_rate, gradient='auto'):
     """A new cA and its compiled SGD step, as test_cA trains them.
 
-    gradient: how the step is computed, the same math three ways:
-    'kernel' (the default, the fastest: the whole step as one compiled Op,
-    cA_kernel.py), 'fused' (get_fused_cost_updates, the hand-derived
-    gradient as a graph) or 'T.grad' (get_cost_updates). Returns
-    (ca, train_ca): train_ca(i) trains on minibatch i of the shared
-    train_set_x and returns [mean L_rec, L_jacob] computed before the step.
+    Returns (ca, train_ca, step): train_ca(i) trains on minibatch i of the
+    shared train_set_x and returns [mean L_rec, L_jacob] computed before
+    the step; step says which step was compiled and why. gradient: 'auto'
+    trains get_cost_updates's graph, which the kernel replaces only where
+    it is the stock graph (then it computes the same step); 'T.grad'
+    always trains that graph as written; 'fused' trains
+    get_fused_cost_updates; 'kernel' the kernel (machinery/kernel/steps.py).
     """
     index = T.lscalar('index')
     x = T.matrix('x')
     ca = cA(numpy_rng=numpy.random.RandomState(seed), input=x,
             n_visible=train_set_x.get_value(borrow=True).shape[1],
             n_hidden=n_hidden)
-    if gradient == 'kernel':
-        cost, updates = cA_kernel.get_cost_updates(
-            ca, contraction_level=contraction_level,
-            learning_rate=learning_rate)
-    else:
-        get_updates = (ca.get_fused_cost_updates if gradient == 'fused'
-                       else ca.get_cost_updates)
-        cost, updates = get_updates(contraction_level=contraction_level,
-                                    learning_rate=learning_rate)
+    cost, updates = ca.get_cost_updates(contraction_level=contraction_level,
+                                        learning_rate=learning_rate)
+    # the same step, faster, where it provably is the same
+    updates, step = steps.faster_equivalent(
+        ca, cost, updates, contraction_level, learning_rate, gradient)
     train_ca = theano.function(
         [index], [T.mean(ca.L_rec), ca.L_jacob], updates=updates,
         givens={x: train_set_x[index * batch_size:(index + 1) * batch_size]})
-    return ca, train_ca
+    return ca, train_ca, step
 
 
 class TrainingResult(object):
@@ -326,168 +315,83 @@ class TrainingResult(object):
 
 
 def save_filters(W, path, tile_shape=(10, 10)):
-    """Write the first filters (columns of W, 28x28 each) as a PNG."""
+    """Write the first filters (columns of W, 28x28 each) as a PNG; returns
+    the path."""
     image = PIL.Image.fromarray(tile_raster_images(
-        X=W.T, img_shape=(28, 28), tile_shape=tile_shape,
-        tile_spacing=(1, 1)))
-    with outputs.atomic_write(path) as f:
-        image.save(f, format='PNG')
-
-
-CHECKPOINT_NAME = 'cae_checkpoint.npz'
-FILTERS_NAME = 'cae_filters.png'
-AE_FILTERS_NAME = 'ae_filters.png'  # at contraction_level 0: a plain AE
-
-
-def filters_name(contraction_level):
-    return FILTERS_NAME if contraction_level > 0 else AE_FILTERS_NAME
-
-
-def check_settings(learning_rate, training_epochs, batch_size,
-                   contraction_level, n_hidden, seed, gradient):
-    """ConfigError for a value test_cA cannot train with."""
-    checks.autoencoder_training(learning_rate, training_epochs, batch_size,
-                                contraction_level, n_hidden, seed)
-    checks.one_of('gradient', gradient, GRADIENTS)
+        X=W.get_value(borrow=True).T, img_shape=(28, 28),
+        tile_shape=tile_shape, tile_spacing=(1, 1)))
+    training.write_image(image, path)
+    return path
 
 
 def test_cA(learning_rate=0.01, training_epochs=20,
-            dataset=mnist_data.DEFAULT_PATH, batch_size=10,
+            dataset=training.DEFAULT_DATASET, batch_size=10,
             output_folder='cA_plots', contraction_level=0.1, n_hidden=500,
-            seed=123, gradient='kernel', resume=False, restart=False,
+            seed=123, gradient='auto', resume=False, restart=False,
             log=None):
     """Train a cA on MNIST with plain minibatch SGD; write its filters.
 
     The hyperparameters are the tutorial's: 500 hidden units, minibatches
     of 10 in the data's order, learning rate 0.01, lambda = 0.1, 20 epochs,
-    W drawn from numpy.random.RandomState(seed). ``gradient`` picks how the
-    step is computed ('kernel', the default, 'fused' or 'T.grad', see
-    build_training): the same math. One line per epoch goes to
-    ``log`` (default: sys.stdout). Writes output_folder/cae_filters.png
+    W drawn from numpy.random.RandomState(seed). ``gradient`` picks the
+    step (see build_training). One line per epoch goes to ``log``
+    (default: sys.stdout). Writes output_folder/cae_filters.png
     (ae_filters.png at contraction_level 0, a plain auto-encoder) and
     returns a TrainingResult.
 
-    The run holds output_folder for itself (outputs.OutputFolder) and
-    writes a checkpoint there after every epoch; ``resume=True`` goes on
-    from it, and ends with the parameters an uninterrupted run would have
-    had; an unfinished checkpoint is replaced only with ``restart=True``.
-    SIGINT or SIGTERM stops training after the current minibatch, saves a
-    checkpoint and the filters, and raises TrainingInterrupted; a NaN or
-    infinite cost raises DivergenceError (checkpoints.py).
+    The run holds output_folder for itself and writes a checkpoint there
+    after every epoch; ``resume=True`` goes on from it, and ends with the
+    parameters an uninterrupted run would have had; an unfinished
+    checkpoint is replaced only with ``restart=True``. SIGINT or SIGTERM
+    stops training after the current minibatch, saves a checkpoint and the
+    filters, and raises TrainingInterrupted; a NaN or infinite cost raises
+    DivergenceError (machinery/training.py).
     """
     log = sys.stdout if log is None else log
-    check_settings(learning_rate, training_epochs, batch_size,
-                   contraction_level, n_hidden, seed, gradient)
-    with outputs.OutputFolder(output_folder) as folder:
-        filters_path = folder.path(filters_name(contraction_level))
-        run = checkpoints.TrainingRun(folder.path(CHECKPOINT_NAME),
-                                      resume=resume, restart=restart, log=log)
-        run.check_can_start()
-        for path in (run.path, filters_path):
-            outputs.remove_dead_temporaries(path)
+    settings = dict(learning_rate=learning_rate,
+                    training_epochs=training_epochs, batch_size=batch_size,
+                    contraction_level=contraction_level, n_hidden=n_hidden,
+                    seed=seed, gradient=gradient, resume=resume,
+                    restart=restart)
+    with training.SafeRun(output_folder, settings, log) as run:
         train_set_x = load_data(dataset, log=log)[0][0]
-        n_train, n_visible = train_set_x.get_value(borrow=True).shape
-        checks.batch_fits(batch_size, n_train)
+        n_train = train_set_x.get_value(borrow=True).shape[0]
         n_train_batches = -(-n_train // batch_size)  # the last may be short
-        shapes = {'W': (n_visible, n_hidden), 'b': (n_hidden,),
-                  'b_prime': (n_visible,)}
-        costs = run.start(training_epochs, n_train_batches, training_settings(
-            train_set_x, learning_rate, batch_size, contraction_level,
-            n_hidden, seed, gradient), shapes)
-        outputs.check_free_space(folder.folder, checkpoints.checkpoint_size(
-            shapes, theano.config.floatX, costs.shape), 'the checkpoint')
-        ca, train_ca = compile_training(train_set_x, batch_size, n_hidden,
-                                        seed, contraction_level,
-                                        learning_rate, gradient, log)
-        run.restore(ca.params, on_stop=lambda: 'filters ' +
-                    save_filters_of(ca, filters_path))
+        costs = run.start(train_set_x, n_train_batches)
 
-        start_time = time.perf_counter()
-        with run.stopping_on_signals():
-            for epoch in run.epochs():
-                epoch_start = time.perf_counter()
-                for batch_index in run.minibatches(epoch):
-                    costs[epoch, batch_index] = train_ca(batch_index)
-                    run.after_minibatch(epoch, batch_index)
-                run.save(epoch + 1)
-                print('epoch %d/%d  reconstruction %.2f  jacobian_norm %.2f'
-                      '  %.1f s' % (epoch + 1, training_epochs,
-                                    costs[epoch, :, 0].mean(),
-                                    numpy.sqrt(costs[epoch, :, 1]).mean(),
-                                    time.perf_counter() - epoch_start),
-                      file=log, flush=True)
-        training_time = time.perf_counter() - start_time
+        print('compiling the training step with %s...' % NAME, file=log,
+              flush=True)
+        compile_start = time.perf_counter()
+        ca, train_ca, step = build_training(
+            train_set_x, batch_size, n_hidden, seed, contraction_level,
+            learning_rate, gradient)
+        print('compiled in %.1f s: %s' % (time.perf_counter() -
+                                          compile_start, step),
+              file=log, flush=True)
 
-        save_filters_of(ca, filters_path)
-    n_trained = training_epochs - run.start_epoch
+        for epoch in run.epochs(ca.params, on_stop=lambda: 'filters ' +
+                                save_filters(ca.W, run.filters_path)):
+            epoch_start = time.perf_counter()
+            for batch_index in run.minibatches(epoch):
+                costs[epoch, batch_index] = train_ca(batch_index)
+            print('epoch %d/%d  reconstruction %.2f  jacobian_norm %.2f'
+                  '  %.1f s' % (epoch + 1, training_epochs,
+                                costs[epoch, :, 0].mean(),
+                                numpy.sqrt(costs[epoch, :, 1]).mean(),
+                                time.perf_counter() - epoch_start),
+                  file=log, flush=True)
+        training_time = run.training_time
+
+        save_filters(ca.W, run.filters_path)
     print('trained %d epoch%s in %.2f min (%.1f s); filters written to %s'
-          % (n_trained, '' if n_trained == 1 else 's', training_time / 60,
-             training_time, filters_path), file=log, flush=True)
-    return TrainingResult(ca, costs, training_time, filters_path)
+          % (run.epochs_trained, '' if run.epochs_trained == 1 else 's',
+             training_time / 60, training_time, run.filters_path),
+          file=log, flush=True)
+    return TrainingResult(ca, costs, training_time, run.filters_path)
 
 
 test_cA.__test__ = False  # pytest would collect test_* from `from cA import`
 
 
-def save_filters_of(ca, path):
-    save_filters(ca.W.get_value(borrow=True), path)
-    return path
-
-
-def compile_training(train_set_x, batch_size, n_hidden, seed,
-                     contraction_level, learning_rate, gradient, log):
-    """build_training, saying what it does: the first compilation of the
-    stack's C code takes a minute or two; later runs reuse its cache."""
-    print('compiling the training step with %s...' % NAME, file=log,
-          flush=True)
-    start = time.perf_counter()
-    ca, train_ca = build_training(train_set_x, batch_size, n_hidden, seed,
-                                  contraction_level, learning_rate, gradient)
-    print('compiled in %.1f s' % (time.perf_counter() - start), file=log,
-          flush=True)
-    return ca, train_ca
-
-
-def training_settings(train_set_x, learning_rate, batch_size,
-                      contraction_level, n_hidden, seed, gradient):
-    """What a resumed run must share with the checkpoint's run."""
-    return dict(learning_rate=float(learning_rate), batch_size=int(batch_size),
-                contraction_level=float(contraction_level),
-                n_hidden=int(n_hidden), seed=int(seed), gradient=gradient,
-                floatX=theano.config.floatX,
-                data_sha256=checkpoints.data_fingerprint(
-                    train_set_x.get_value(borrow=True)))
-
-
-def main(argv=None):
-    parser = cli.parser_for(test_cA, 'Train a contractive auto-encoder on '
-                                     'MNIST and write its filters as a PNG.')
-    cli.add(parser, '--learning-rate', type=float)
-    cli.add(parser, '--epochs', 'training_epochs', type=int,
-            help='passes over the training set (default: %(default)s)')
-    cli.add(parser, '--dataset')
-    cli.add(parser, '--batch-size', type=int)
-    cli.add(parser, '--output-folder',
-            help='where cae_filters.png and the checkpoint are written; one '
-                 'run at a time per folder (default: %(default)s)')
-    cli.add(parser, '--contraction-level', type=float)
-    cli.add(parser, '--n-hidden', type=int,
-            help='hidden units (default: %(default)s)')
-    cli.add(parser, '--seed', type=int)
-    cli.add(parser, '--gradient', choices=GRADIENTS,
-            help="how the SGD step is computed: 'kernel' (the whole step "
-                 "as one compiled Op, cA_kernel.py, the fastest), 'fused' "
-                 "(the hand-derived gradient as a graph) or 'T.grad' (the "
-                 "stack's symbolic gradient); the same math (default: "
-                 "%(default)s)")
-    cli.add(parser, '--resume', action='store_true',
-            help='go on from the checkpoint in the output folder (same '
-                 'settings and data); a larger --epochs trains on')
-    cli.add(parser, '--restart', action='store_true',
-            help='start over even though the output folder holds an '
-                 'unfinished checkpoint (it is replaced)')
-    return cli.main(test_cA, parser, argv, resume_flag='--resume')
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(training.main(test_cA))

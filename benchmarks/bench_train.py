@@ -104,10 +104,10 @@ def theano_worker(variant, batch_size, steps, blocks, clock=time.perf_counter):
 
     train_set_x, _ = load_data()[0]
     if variant in ('default', 'fused', 'tgrad'):
-        ca, train = cA_module.build_training(
+        ca, train, _ = cA_module.build_training(
             train_set_x, batch_size, n_hidden=N_HIDDEN, seed=123,
             contraction_level=0.1, learning_rate=0.01,
-            gradient={'default': 'kernel', 'fused': 'fused',
+            gradient={'default': 'auto', 'fused': 'fused',
                       'tgrad': 'T.grad'}[variant])
     else:
         index = T.lscalar('index')

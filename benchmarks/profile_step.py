@@ -67,7 +67,7 @@ def profile(variant, batch_size, warmup, steps, top):
                 'T.grad': 'T.grad'}[variant]
     theano.config.profile = True  # for the function build_training makes
     try:
-        ca, train = cA_module.build_training(
+        ca, train, _ = cA_module.build_training(
             train_set_x, batch_size, n_hidden=500, seed=123,
             contraction_level=0.1, learning_rate=0.01, gradient=gradient)
     finally:

@@ -11,7 +11,7 @@ The tutorial is Theano code. It runs on one of two stacks:
 
 Every other module imports the framework from here::
 
-    from backend import theano, T, sigmoid, softplus, softmax
+    from machinery.backend import theano, T, sigmoid, softplus, softmax
 
 ``theano`` is the package (``theano`` or ``pytensor``), ``T`` its tensor
 module, and the three functions are the few names that moved (Theano-PyMC
@@ -38,7 +38,7 @@ PyTensor; the user's own setting always wins):
   faster for this model than the Numba linker that PyTensor 3 picks by
   default (docs/performance.md has the measurements);
 - with the mkl wheel, ``MKL_THREADING_LAYER=GNU`` (unless set): MKL's
-  threads come from GNU OpenMP, as the training kernel's do (cA_kernel.py);
+  threads come from GNU OpenMP, as the training kernel's do (machinery/kernel);
 - ``GOMP_SPINCOUNT=3000`` (unless it or ``OMP_WAIT_POLICY`` is set): GNU
   OpenMP's threads spin only briefly before they sleep at a barrier, so
   the kernel's threads stay fast when another program is busy too.
@@ -188,13 +188,13 @@ def configure(stack, environ=os.environ):
         record.getMessage())
     if any(flag.startswith('blas__ldflags=-L') for flag in added):
         # MKL's threads from GNU OpenMP (libgomp), the runtime the kernel's
-        # threads come from (cA_kernel.c), rather than Intel's: with two
+        # threads come from (machinery/kernel), rather than Intel's: with two
         # runtimes, each one's idle threads spin on the cores that the
         # other's need
         environ.setdefault('MKL_THREADING_LAYER', 'GNU')
     if not {'OMP_WAIT_POLICY', 'GOMP_SPINCOUNT'} & set(environ):
         # OpenMP threads that wait at a barrier spin a little, then sleep.
-        # GNU OpenMP's default spin (300,000 rounds) made a step of cA_kernel
+        # GNU OpenMP's default spin (300,000 rounds) made a step of the kernel
         # at batch 10 take 12-26 ms instead of 1.2 when another program's
         # threads also spun on the 2 cores; sleeping at once
         # (OMP_WAIT_POLICY=PASSIVE) cost 40-80 % on an idle machine; 3,000
@@ -244,7 +244,7 @@ def py_mode():
     return None
 
 
-# ---- for an Op with C code (cA_kernel.py) ----------------------------------
+# ---- for an Op with C code (machinery/kernel) ------------------------------
 #
 # COp and Apply: the base class of an Op with C code and the graph node;
 # blas_header_text() / blas_header_version(): the C declarations of the
@@ -254,8 +254,10 @@ def py_mode():
 # BLAS; register_inplace_rewrite(name, op_class, rewrite): make `rewrite`
 # one of the stack's rewrites that turn Ops into their in-place versions.
 
+# equal_computations(xs, ys): whether two lists of graphs compute the same
+# thing node for node (the same Ops on the same inputs; constants by value).
 if STACK.key == 'theano':
-    from theano.graph.basic import Apply
+    from theano.graph.basic import Apply, equal_computations
     from theano.graph.op import COp
     from theano.graph.opt import local_optimizer as _node_rewriter
     from theano.graph.opt import in2out as _walking_rewriter
@@ -266,7 +268,7 @@ if STACK.key == 'theano':
     # (49.5) and before the elementwise ones (75)
     _INPLACE_POSITION = 70.1
 else:
-    from pytensor.graph.basic import Apply
+    from pytensor.graph.basic import Apply, equal_computations
     from pytensor.link.c.op import COp
     from pytensor.graph.rewriting.basic import node_rewriter as _node_rewriter
     from pytensor.graph.rewriting.basic import (

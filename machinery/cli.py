@@ -48,6 +48,12 @@ HELP = {
     'learning_rate': 'SGD step size (default: %(default)s)',
     'output_folder': 'where the outputs are written (default: '
                      '%(default)s)',
+    'gradient': "the SGD step: 'auto' trains the cA class's own graph "
+                "(get_cost_updates, T.grad), which the compiled kernel "
+                "replaces only where it is the stock graph; 'T.grad' that "
+                "graph always; 'fused' the hand-derived gradient "
+                "(get_fused_cost_updates); 'kernel' the kernel always "
+                "(default: %(default)s)",
     'contraction_level': 'lambda, the weight of the Jacobian penalty; 0 '
                          'trains a plain auto-encoder (default: '
                          '%(default)s)',

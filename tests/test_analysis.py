@@ -21,7 +21,8 @@ from machinery import checkpoints
 from machinery import cli
 from machinery import mnist_data
 from machinery import outputs
-from cA import cA, CHECKPOINT_NAME
+from cA import cA
+from machinery.training import CHECKPOINT_NAME
 from machinery.checks import ConfigError
 from conftest import REPO, run_script, sigmoid
 

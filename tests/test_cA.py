@@ -142,7 +142,6 @@ def test_jacobian_matches_finite_differences_of_h():
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 @pytest.mark.parametrize('n', [1, 3, 10, 17])
 def test_penalty_works_for_any_minibatch_size(n):
     ca = small_model(n_batchsize=10)  # n_batchsize must not matter
@@ -331,7 +330,7 @@ def test_help_lists_every_flag_and_touches_nothing(tmp_path):
     assert r.returncode == 0
     for flag in ['--learning-rate', '--epochs', '--dataset', '--batch-size',
                  '--output-folder', '--contraction-level', '--n-hidden',
-                 '--seed']:
+                 '--seed', '--gradient', '--resume', '--restart']:
         assert flag in r.stdout
     assert os.listdir(str(tmp_path)) == []
 
@@ -385,11 +384,18 @@ def test_fused_step_equals_the_T_grad_step(lam, n):
         numpy.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
 
 
-def test_fused_and_T_grad_training_agree_over_epochs(tiny_mnist, tiny_run,
-                                                     tmp_path):
-    result, _, _, _ = tiny_run  # gradient='fused', the default
-    tgrad = test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
-                    gradient='T.grad', log=open(os.devnull, 'w'), **TINY)
+@pytest.mark.parametrize('gradient', ['fused', 'auto'])
+def test_fused_and_default_training_agree_with_T_grad_over_epochs(
+        tiny_mnist, tiny_run, tmp_path, gradient):
+    """Four epochs of 12 minibatches: every minibatch's costs and the final
+    W. tiny_run trained with the default ('auto': the kernel, for the
+    stock class)."""
+    def run(gradient):
+        return test_cA(dataset=tiny_mnist, output_folder=str(tmp_path /
+                                                             gradient),
+                       gradient=gradient, log=open(os.devnull, 'w'), **TINY)
+    result = tiny_run[0] if gradient == 'auto' else run(gradient)
+    tgrad = run('T.grad')
     numpy.testing.assert_allclose(result.costs, tgrad.costs, rtol=1e-9)
     numpy.testing.assert_allclose(result.ca.W.get_value(),
                                   tgrad.ca.W.get_value(), rtol=1e-9,

@@ -341,6 +341,11 @@ def test_float32_stays_float32_and_matches_float64(n, block_rows):
                                       atol=2e-6 * numpy.max(numpy.abs(b)))
 
 
+def cli_default(name):
+    import inspect
+    return inspect.signature(cA_module.test_cA).parameters[name].default
+
+
 # ---- many steps: the training of test_cA ---------------------------------
 
 @pytest.mark.slow
@@ -362,10 +367,11 @@ def test_kernel_and_T_grad_training_agree_over_epochs(tiny_mnist, tmp_path):
                                       atol=1e-9 * numpy.max(numpy.abs(b)))
 
 
-def test_build_training_offers_the_kernel_as_the_default():
-    assert cA_module.GRADIENTS[0] == 'kernel'
+def test_the_default_compiles_the_kernel_for_the_stock_class():
+    assert cli_default('gradient') == 'auto'
     data = theano.shared(batch(30, n_visible=7, seed=8))
-    ca, train = cA_module.build_training(data, 10, 5, 1, 0.1, 0.01)
+    ca, train, step = cA_module.build_training(data, 10, 5, 1, 0.1, 0.01)
+    assert step.startswith('the kernel (get_cost_updates built the stock')
     assert len(kernel_nodes(train)) == 1
     assert runs_c_code(train) == C_CODE
     W0 = ca.W.get_value()

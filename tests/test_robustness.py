@@ -13,7 +13,7 @@ import pytest
 
 from machinery import backend
 from machinery import checkpoints
-import cA as cA_module
+from machinery import training
 from cA import test_cA
 from conftest import REPO, run_script, write_synthetic_mnist
 from test_mnist_data import BAD_FILES, write_gz_pickle
@@ -36,14 +36,14 @@ def test_every_epoch_leaves_a_checkpoint_that_loads_without_pickle(
         tiny_mnist, tmp_path):
     result = test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
                      training_epochs=2, log=QUIET, **TINY)
-    path = str(tmp_path / cA_module.CHECKPOINT_NAME)
+    path = str(tmp_path / training.CHECKPOINT_NAME)
     with numpy.load(path, allow_pickle=False) as saved:
         numpy.testing.assert_array_equal(saved['W'], result.ca.W.get_value())
         numpy.testing.assert_array_equal(saved['costs'], result.costs)
         assert int(saved['epoch']) == 2 and int(saved['batch']) == 0
     settings = checkpoints.read_checkpoint(path)['settings']
     assert settings['learning_rate'] == 0.1 and settings['n_hidden'] == 30
-    assert settings['gradient'] == 'kernel' and len(settings['data_sha256']) \
+    assert settings['gradient'] == 'auto' and len(settings['data_sha256']) \
         == 64
 
 
@@ -78,11 +78,11 @@ def test_resume_refuses_another_runs_checkpoint(tiny_mnist, tmp_path,
         change = dict(dataset=str(tmp_path / 'other.pkl.gz'))
         write_synthetic_mnist(change['dataset'], seed=5)
     kwargs.update(change)
-    before = open(str(tmp_path / cA_module.CHECKPOINT_NAME), 'rb').read()
+    before = open(str(tmp_path / training.CHECKPOINT_NAME), 'rb').read()
     with pytest.raises(checkpoints.CheckpointError, match=phrase):
         test_cA(output_folder=str(tmp_path), resume=True, log=QUIET,
                 **kwargs)
-    after = open(str(tmp_path / cA_module.CHECKPOINT_NAME), 'rb').read()
+    after = open(str(tmp_path / training.CHECKPOINT_NAME), 'rb').read()
     assert before == after
 
 
@@ -90,7 +90,7 @@ def test_resume_without_a_checkpoint_or_from_garbage(tiny_mnist, tmp_path):
     with pytest.raises(checkpoints.CheckpointError, match='no checkpoint'):
         test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
                 resume=True, log=QUIET, **TINY)
-    (tmp_path / cA_module.CHECKPOINT_NAME).write_bytes(b'not an npz')
+    (tmp_path / training.CHECKPOINT_NAME).write_bytes(b'not an npz')
     with pytest.raises(checkpoints.CheckpointError,
                        match='cannot be used .File is not a zip file'):
         test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
@@ -98,7 +98,7 @@ def test_resume_without_a_checkpoint_or_from_garbage(tiny_mnist, tmp_path):
 
 
 def test_a_checkpoint_holding_a_pickle_is_refused(tiny_mnist, tmp_path):
-    path = tmp_path / cA_module.CHECKPOINT_NAME
+    path = tmp_path / training.CHECKPOINT_NAME
     marker = tmp_path / 'pwned'
     numpy.savez(str(path), W=numpy.array(
         [Payload(str(marker))], dtype=object), b=0, b_prime=0, costs=0,
@@ -123,7 +123,7 @@ def test_divergence_stops_at_once_and_keeps_the_last_checkpoint(tiny_mnist,
                                                                  tmp_path):
     test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
             training_epochs=1, log=QUIET, **TINY)
-    checkpoint = tmp_path / cA_module.CHECKPOINT_NAME
+    checkpoint = tmp_path / training.CHECKPOINT_NAME
     before = checkpoint.read_bytes()
     r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
                     str(tmp_path), '--learning-rate', '1e200',
@@ -174,12 +174,12 @@ def uninterrupted(medium_mnist, tmp_path_factory):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     return checkpoints.read_checkpoint(
-        os.path.join(folder, cA_module.CHECKPOINT_NAME))
+        os.path.join(folder, training.CHECKPOINT_NAME))
 
 
 def assert_same_final_state(folder, expected):
     got = checkpoints.read_checkpoint(
-        os.path.join(folder, cA_module.CHECKPOINT_NAME))
+        os.path.join(folder, training.CHECKPOINT_NAME))
     assert (got['epoch'], got['batch']) == (6, 0)
     for name in ('W', 'b', 'b_prime', 'costs'):
         numpy.testing.assert_array_equal(got[name], expected[name])
@@ -190,7 +190,7 @@ def assert_same_final_state(folder, expected):
 def test_signal_writes_checkpoint_and_filters_then_resume_finishes(
         medium_mnist, uninterrupted, tmp_path, signum, code):
     folder = str(tmp_path)
-    checkpoint = os.path.join(folder, cA_module.CHECKPOINT_NAME)
+    checkpoint = os.path.join(folder, training.CHECKPOINT_NAME)
     proc = start_training(medium_mnist, folder)
     wait_for(checkpoint, proc)  # the end of epoch 1: the signal comes in 2
     proc.send_signal(signum)
@@ -218,7 +218,7 @@ def test_signal_writes_checkpoint_and_filters_then_resume_finishes(
 def test_sigkill_leaves_whole_files_and_resume_finishes(
         medium_mnist, uninterrupted, tmp_path, delay):
     folder = str(tmp_path)
-    checkpoint = os.path.join(folder, cA_module.CHECKPOINT_NAME)
+    checkpoint = os.path.join(folder, training.CHECKPOINT_NAME)
     proc = start_training(medium_mnist, folder)
     wait_for(checkpoint, proc)
     time.sleep(delay)
@@ -318,7 +318,7 @@ LONG = ['--batch-size', '1', '--n-hidden', '40', '--epochs', '500']
 def test_a_second_run_into_the_same_folder_is_refused_at_once(medium_mnist,
                                                               tmp_path):
     folder = str(tmp_path)
-    checkpoint = os.path.join(folder, cA_module.CHECKPOINT_NAME)
+    checkpoint = os.path.join(folder, training.CHECKPOINT_NAME)
     first = subprocess.Popen(
         [sys.executable, 'cA.py', '--dataset', medium_mnist,
          '--output-folder', folder] + LONG, cwd=REPO,
@@ -362,7 +362,7 @@ def unfinished_run(dataset, folder):
     with pytest.raises(KeyboardInterrupt):
         test_cA(dataset=dataset, output_folder=folder, training_epochs=3,
                 log=StopAfterFirstEpoch(), **TINY)
-    return os.path.join(folder, cA_module.CHECKPOINT_NAME)
+    return os.path.join(folder, training.CHECKPOINT_NAME)
 
 
 def test_a_fresh_start_does_not_throw_away_an_unfinished_run(tiny_mnist,
@@ -500,7 +500,7 @@ def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint(
     r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
                     folder, '--batch-size', '20', '--n-hidden', '30',
                     '--learning-rate', '0.1', '--epochs', '3'])
-    checkpoint = os.path.join(folder, cA_module.CHECKPOINT_NAME)
+    checkpoint = os.path.join(folder, training.CHECKPOINT_NAME)
     assert r.returncode == 2 and 'Traceback' not in r.stderr
     assert r.stderr == ('error: cannot write %s: no space left on the '
                         'device; the previous file is unchanged\n'
@@ -508,7 +508,7 @@ def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint(
     assert 'epoch 1/3' in r.stdout and 'epoch 2/3' not in r.stdout
     saved = checkpoints.read_checkpoint(checkpoint)  # whole, and usable
     assert (saved['epoch'], saved['batch']) == (1, 0)
-    assert sorted(os.listdir(folder)) == [cA_module.CHECKPOINT_NAME]
+    assert sorted(os.listdir(folder)) == [training.CHECKPOINT_NAME]
 
 
 def test_a_disk_too_small_for_a_checkpoint_is_refused_before_training(
