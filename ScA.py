@@ -44,19 +44,14 @@ pre-training; ``--two-layers`` adds a CAE-pre-trained 1000-1000 stack.
 The defaults are the settings with the lowest validation error in the
 search of search/ (docs/stacked.md tells how it was run).
 """
-import hashlib
-import json
 import os
-import platform
-import signal
 import statistics
 import sys
 import time
 
 if __name__ == '__main__':
-    # until main() runs, Ctrl-C ends the process at once (nothing is
-    # written while the modules load), without a traceback
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    from machinery import ctrl_c_ends_the_process
+    ctrl_c_ends_the_process()
 
 # the stack first: without one, this says what to do
 from machinery import backend
@@ -64,20 +59,20 @@ from machinery.backend import theano, T, sigmoid
 import numpy
 
 from machinery.kernel import steps
-from machinery.kernel.steps import GRADIENTS
 from machinery import checks
 from machinery import cli
+from machinery import commands
 from machinery import mnist_data
 from machinery import outputs
+from machinery import reports
 from cA import cA
-from machinery.checkpoints import DivergenceError
 from logistic_sgd import (EarlyStopping, LogisticRegression, read_data,
                           shared_dataset)
 from mlp import HiddenLayer
 
 # examples per call of the compiled prediction (validation and test)
 EVAL_BATCH_SIZE = 1000
-COMPARISON_NAME = 'ScA_comparison.json'
+COMPARISON_NAME = commands.SCA_COMPARISON_NAME  # what compare() writes
 # what each kind of pre-training is called in the progress lines
 PRETRAINING_NAMES = {'none': 'random initialisation (no pre-training)',
                      'AE': 'plain auto-encoder pre-training (lambda 0)',
@@ -243,14 +238,6 @@ class ScA(object):
 
 # ---- the two phases ---------------------------------------------------------
 
-def time_left(elapsed, done, total):
-    """'~4.8 min left' for a phase that took ``elapsed`` seconds for
-    ``done`` of its ``total`` epochs; '' when it is over."""
-    if done >= total:
-        return ''
-    return '  ~%.1f min left' % (elapsed / done * (total - done) / 60)
-
-
 def pretrain_layers(sca, train_set_x, batch_size, epochs, contraction_level,
                     learning_rate, shuffle_rng, log, gradient='auto'):
     """Greedy layer-wise pre-training, bottom first, each layer as a CAE
@@ -280,18 +267,16 @@ def pretrain_layers(sca, train_set_x, batch_size, epochs, contraction_level,
             costs[epoch - 1] = numpy.mean([train_layer(i)
                                            for i in range(n_batches)], axis=0)
             cost, L_rec, L_jacob = costs[epoch - 1]
-            if not numpy.isfinite(cost):
-                raise DivergenceError(
-                    'the pre-training cost of layer %d became %s in epoch %d: '
-                    'SGD diverged; try a smaller --pretrain-lr (it is %g)'
-                    % (k + 1, cost, epoch, learning_rate))
+            checks.finite_cost(cost, 'the pre-training cost of layer %d in '
+                               'epoch %d' % (k + 1, epoch), '--pretrain-lr',
+                               learning_rate)
             now = time.perf_counter()
             print('pre-training layer %d/%d (%s): epoch %d/%d  cost %.2f '
                   'nats/example (reconstruction %.2f + %g x ||J||_F^2 %.2f)'
                   '  %.1f s%s'
                   % (k + 1, len(functions), kind, epoch, epochs, cost, L_rec,
                      contraction_level, L_jacob, now - epoch_start,
-                     time_left(now - start, k * epochs + epoch,
+                     reports.time_left(now - start, k * epochs + epoch,
                                len(functions) * epochs)),
                   file=log, flush=True)
         all_costs.append(costs)
@@ -337,18 +322,15 @@ def finetune(sca, train_set, valid_set, batch_size, learning_rate,
         reshuffle(order, shuffle_rng)
         nll = numpy.mean([train_fn(i) for i in range(n_batches)])
         iteration += n_batches
-        if not numpy.isfinite(nll):
-            raise DivergenceError(
-                'the fine-tuning NLL became %s in epoch %d: SGD diverged; try '
-                'a smaller --finetune-lr (it is %g)'
-                % (nll, epoch, learning_rate))
+        checks.finite_cost(nll, 'the fine-tuning NLL in epoch %d' % epoch,
+                           '--finetune-lr', learning_rate)
         validation = sca.count_errors(valid_x, valid_y) / len(valid_y)
         validation_errors.append(validation)
         now = time.perf_counter()
         print('fine-tuning: epoch %d/%d  train NLL %.4f nats/example  '
               'validation error %.2f %%  lr %.4g  %.1f s%s'
               % (epoch, epochs, nll, validation * 100, lr.get_value(),
-                 now - epoch_start, time_left(now - start, epoch, epochs)),
+                 now - epoch_start, reports.time_left(now - start, epoch, epochs)),
               file=log, flush=True)
         if stopping.update(iteration, validation):
             best_epoch = epoch
@@ -386,33 +368,6 @@ def wilson_interval(errors, n, confidence=0.95):
 
 
 # ---- one model --------------------------------------------------------------
-
-def check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
-                   contraction_level, training_epochs, pretrain_batch_size,
-                   finetune_batch_size, hidden_layers_sizes,
-                   finetune_lr_decay, seed, shuffle_seed, gradient):
-    """ConfigError for a value test_ScA cannot train with."""
-    try:
-        sizes = list(hidden_layers_sizes)
-    except TypeError:
-        sizes = None
-    if not sizes or not all(checks.is_integer(n) and n >= 1 for n in sizes):
-        raise checks.ConfigError('hidden_layers_sizes must be a non-empty '
-                                 'list of positive integers, got %r'
-                                 % (hidden_layers_sizes,))
-    checks.nonnegative_int('pretraining_epochs', pretraining_epochs)
-    checks.positive_number('pretrain_lr', pretrain_lr)
-    checks.nonnegative_number('contraction_level', contraction_level)
-    checks.positive_int('pretrain_batch_size', pretrain_batch_size)
-    checks.positive_int('training_epochs', training_epochs)
-    checks.positive_number('finetune_lr', finetune_lr)
-    checks.number_in('finetune_lr_decay', finetune_lr_decay, 0, 1,
-                     low_open=True)
-    checks.positive_int('finetune_batch_size', finetune_batch_size)
-    checks.random_seed('seed', seed)
-    checks.random_seed('shuffle_seed', shuffle_seed)
-    checks.one_of('gradient', gradient, GRADIENTS)
-
 
 def pretraining_kind(pretrain, pretraining_epochs, contraction_level):
     """'none', 'AE' (lambda 0) or 'CAE'."""
@@ -480,7 +435,7 @@ def test_ScA(finetune_lr=0.6, pretraining_epochs=20, pretrain_lr=0.05,
     log = sys.stdout if log is None else log
     if not isinstance(hidden_layers_sizes, (str, bytes)):
         hidden_layers_sizes = tuple(hidden_layers_sizes)
-    check_settings(finetune_lr, pretraining_epochs, pretrain_lr,
+    checks.stacked_training(finetune_lr, pretraining_epochs, pretrain_lr,
                    contraction_level, training_epochs, pretrain_batch_size,
                    finetune_batch_size, hidden_layers_sizes,
                    finetune_lr_decay, seed, shuffle_seed, gradient)
@@ -573,14 +528,6 @@ def comparison_rows(n_hidden, two_layers):
     return rows
 
 
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def percent_interval(run):
     low, high = run['test_error_interval']
     return '%.2f-%.2f %%' % (low * 100, high * 100)
@@ -602,12 +549,6 @@ def markdown_table(runs):
                         run['finetuning_time'] / 60, run['best_epoch'],
                         run['epochs_run']))
     return '\n'.join(lines)
-
-
-def write_json(report, path):
-    with outputs.atomic_write(path, 'w') as f:
-        json.dump(report, f, indent=1)
-        f.write('\n')
 
 
 def compare(n_hidden=1000, two_layers=False, output_folder='cA_plots',
@@ -637,7 +578,7 @@ def compare(n_hidden=1000, two_layers=False, output_folder='cA_plots',
                         % ', '.join(unknown))
     settings = dict(HYPERPARAMETERS, **settings)
     checks.positive_int('n_hidden', n_hidden)
-    check_settings(hidden_layers_sizes=(n_hidden,), **settings)
+    checks.stacked_training(hidden_layers_sizes=(n_hidden,), **settings)
     # without them, a row would be a copy of another
     checks.positive_int('pretraining_epochs', settings['pretraining_epochs'])
     checks.positive_number('contraction_level',
@@ -651,7 +592,7 @@ def compare(n_hidden=1000, two_layers=False, output_folder='cA_plots',
             datasets = read_data(dataset, log)
         n_train, n_valid, n_test = (len(y) for _, y in datasets)
         report = {
-            'dataset': {'sha256': sha256_of(dataset),
+            'dataset': {'sha256': reports.file_sha256(dataset),
                         'bytes': os.path.getsize(dataset),
                         'n_train': n_train, 'n_valid': n_valid,
                         'n_test': n_test},
@@ -660,10 +601,8 @@ def compare(n_hidden=1000, two_layers=False, output_folder='cA_plots',
             'interval': '95 % Wilson score interval of the test error, '
                         'binomial over the n_test test examples',
             'runs': [], 'complete': False, 'total_time': None,
-            'machine': {'python': platform.python_version(),
-                        'stack': backend.NAME,
-                        'floatX': theano.config.floatX,
-                        'cpus': os.cpu_count()}}
+            'machine': reports.machine(backend.NAME,
+                                       theano.config.floatX)}
         for number, (sizes, kind) in enumerate(rows, 1):
             print('\n== row %d/%d: MLP %s, %s ==' % (
                 number, len(rows), architecture(datasets[0][0].shape[1],
@@ -677,12 +616,12 @@ def compare(n_hidden=1000, two_layers=False, output_folder='cA_plots',
                               log=log, **row_settings)
             report['runs'].append(result.summary)
             report['total_time'] = time.perf_counter() - start
-            write_json(report, path)
+            reports.write_json(path, report)
             print('row %d/%d done; %.1f min so far'
                   % (number, len(rows), report['total_time'] / 60),
                   file=log, flush=True)
         report['complete'] = True
-        write_json(report, path)
+        reports.write_json(path, report)
     print_table(report, path, log)
     return report
 
@@ -708,116 +647,6 @@ def print_table(report, path, log):
           file=log, flush=True)
 
 
-# ---- command line -----------------------------------------------------------
-
-# the flags of one mode only, with what the command line says when the
-# other mode gets them
-SINGLE_ONLY = {'hidden_layers_sizes': '--hidden-layers-sizes'}
-COMPARE_ONLY = {'n_hidden': '--n-hidden', 'two_layers': '--two-layers',
-                'output_folder': '--output-folder'}
-
-
-def as_list(value):
-    """A flag's value as a list when it has several (nargs='+'), to compare
-    it with a default that is a tuple."""
-    return list(value) if isinstance(value, (list, tuple)) else value
-
-
-def run(compare_mode, **args):
-    """What the command line does: compare(), or test_ScA() for one model;
-    ConfigError for a flag of the other mode (a value other than its
-    default: argparse cannot tell a default from the same value given)."""
-    if compare_mode:
-        function, other, message = compare, SINGLE_ONLY, \
-            '%s has no effect with --compare'
-        other_defaults = cli.defaults_of(test_ScA)
-        args.pop('pretrain')  # True: argparse refuses --no-pretrain here
-    else:
-        function, other, message = test_ScA, COMPARE_ONLY, '%s needs --compare'
-        other_defaults = cli.defaults_of(compare)
-    for name, flag in other.items():
-        if as_list(args.pop(name)) != as_list(other_defaults[name]):
-            raise checks.ConfigError(message % flag)
-    function(**args)
-
-
-def command_line():
-    """The parser of ScA.py; every default comes from test_ScA's and
-    compare's signatures (cli.parser_for)."""
-    parser = cli.parser_for(
-        test_ScA, 'Stacked contractive auto-encoders on MNIST: pre-train an '
-        'MLP layer by layer as CAEs, fine-tune it, keep the epoch of the '
-        'best validation error and score it once on the test set; '
-        '--compare makes the paper\'s table (random initialisation, plain '
-        'auto-encoder and CAE pre-training of the same MLP).')
-    compare_defaults = cli.defaults_of(compare)
-    # --no-pretrain picks one row of the table, which --compare makes whole
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument('--compare', dest='compare_mode', action='store_true',
-                      help='make the table: random initialisation, plain '
-                           'auto-encoder (lambda 0) and CAE pre-training of '
-                           'the same 784-N-10 MLP; writes <output-folder>/%s'
-                           % COMPARISON_NAME)
-    cli.add(mode, '--no-pretrain', 'pretrain', action='store_false',
-            help='without --compare: skip pre-training, fine-tune from the '
-                 'random initialisation')
-    cli.add(parser, '--pretraining-epochs', type=int,
-            help='auto-encoder training epochs of each layer (default: '
-                 '%(default)s)')
-    cli.add(parser, '--pretrain-lr', type=float,
-            help='SGD step size of the pre-training (default: %(default)s)')
-    cli.add(parser, '--pretrain-batch-size', type=int,
-            help='examples per minibatch of the pre-training (default: '
-                 '%(default)s)')
-    cli.add(parser, '--contraction-level', type=float,
-            help='lambda, the weight of the Jacobian penalty in '
-                 'pre-training; 0 pre-trains plain auto-encoders (default: '
-                 '%(default)s)')
-    cli.add(parser, '--finetune-lr', type=float,
-            help='SGD step size of the first fine-tuning epoch (default: '
-                 '%(default)s)')
-    cli.add(parser, '--finetune-lr-decay', type=float,
-            help='the fine-tuning step size is multiplied by this after '
-                 'every epoch, 0 < d <= 1 (default: %(default)s)')
-    cli.add(parser, '--finetune-epochs', 'training_epochs', type=int,
-            help='the fine-tuning budget: most epochs (early stopping on the '
-                 'validation set may stop sooner) (default: %(default)s)')
-    cli.add(parser, '--finetune-batch-size', type=int,
-            help='examples per minibatch of the fine-tuning (default: '
-                 '%(default)s)')
-    cli.add(parser, '--seed', type=int,
-            help='seed of the initial weights, the same whatever the '
-                 'pre-training, 0 to %d (default: %%(default)s)'
-                 % (checks.SEED_LIMIT - 1))
-    cli.add(parser, '--shuffle-seed', type=int,
-            help='seed of the order of the training examples, drawn anew '
-                 'every epoch, the same for every model, 0 to %d (default: '
-                 '%%(default)s)' % (checks.SEED_LIMIT - 1))
-    cli.add(parser, '--gradient', choices=GRADIENTS)
-    cli.add(parser, '--dataset')
-    cli.add(parser, '--hidden-layers-sizes', type=int, nargs='+',
-            metavar='N',
-            help='without --compare: the hidden layer sizes, bottom first '
-                 '(default: %(default)s)')
-    cli.add(parser, '--n-hidden', type=int,
-            default=compare_defaults['n_hidden'],
-            help='with --compare: the units of the hidden layer (default: '
-                 '%(default)s)')
-    cli.add(parser, '--two-layers', action='store_true',
-            default=compare_defaults['two_layers'],
-            help='with --compare: add a row for a stack of two such layers, '
-                 'CAE-pre-trained (about as long again as the other rows '
-                 'together)')
-    cli.add(parser, '--output-folder',
-            default=compare_defaults['output_folder'],
-            help='with --compare: where %s is written (default: '
-                 '%%(default)s)' % COMPARISON_NAME)
-    return parser
-
-
-def main(argv=None):
-    return cli.main(run, command_line(), argv)
-
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(commands.scA(test_ScA, compare))

@@ -51,16 +51,13 @@ display): ``--help`` and a mistake in the settings answer at once, and a
 Ctrl-C while the stack loads ends in one line, like one at any later
 moment.
 """
-import json
 import os
-import signal
 import sys
 import time
 
 if __name__ == '__main__':
-    # until main() runs, Ctrl-C ends the process at once (nothing is
-    # written while the modules load), without a traceback
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    from machinery import ctrl_c_ends_the_process
+    ctrl_c_ends_the_process()
 
 import numpy
 import scipy.special
@@ -68,8 +65,10 @@ import scipy.special
 from machinery import checkpoints
 from machinery import checks
 from machinery import cli
+from machinery import commands
 from machinery import mnist_data
 from machinery import outputs
+from machinery import reports
 from machinery.checks import ConfigError
 
 FIGURES = {'spectrum': 'analysis_spectrum.png',
@@ -188,15 +187,9 @@ def saturated_fraction(H, threshold=0.05):
     and the paper reports that the CAE saturates many more units than an
     auto-encoder. ConfigError unless 0 < threshold < 0.5.
     """
-    check_threshold(threshold)
+    checks.check_saturation_threshold(threshold)
     H = numpy.asarray(H)
     return float(numpy.mean((H < threshold) | (H > 1 - threshold)))
-
-
-def check_threshold(threshold):
-    # at 0.5 or more every unit would count as saturated
-    checks.number_in('saturation_threshold', threshold, 0, 0.5,
-                     low_open=True, high_open=True)
 
 
 # ---- contraction curves -----------------------------------------------------
@@ -483,7 +476,7 @@ def run_analysis(training_epochs=20, n_examples=500,
     del settings['verbose'], settings['log']  # they change only the output
     log = sys.stdout if log is None else log
     start = time.perf_counter()
-    check_settings(training_epochs, n_examples, contraction_level, n_hidden,
+    checks.analysis(training_epochs, n_examples, contraction_level, n_hidden,
                    learning_rate, batch_size, seed, n_radii,
                    min_radius_factor, max_radius_factor, saturation_threshold,
                    classifier_epochs, classifier_learning_rate,
@@ -537,36 +530,6 @@ def run_analysis(training_epochs=20, n_examples=500,
 
 def say(log, message):
     print(message, file=log, flush=True)
-
-
-def check_settings(training_epochs, n_examples, contraction_level, n_hidden,
-                   learning_rate, batch_size, seed, n_radii,
-                   min_radius_factor, max_radius_factor,
-                   saturation_threshold, classifier_epochs,
-                   classifier_learning_rate, classifier_batch_size):
-    """ConfigError for a value run_analysis cannot use, before anything is
-    loaded (test_cA's settings are checked as test_cA checks them)."""
-    # at 0 the "CAE" would be a second plain auto-encoder
-    checks.positive_number('contraction_level', contraction_level)
-    checks.autoencoder_training(learning_rate, training_epochs, batch_size,
-                                contraction_level, n_hidden, seed)
-    checks.positive_int('n_examples', n_examples)
-    if n_examples < 2:
-        raise ConfigError('n_examples must be at least 2 (the median '
-                          'distance between two test digits needs two), '
-                          'got %r' % (n_examples,))
-    checks.positive_int('n_radii', n_radii)
-    checks.positive_number('min_radius_factor', min_radius_factor)
-    checks.positive_number('max_radius_factor', max_radius_factor)
-    if min_radius_factor >= max_radius_factor:
-        raise ConfigError('min_radius_factor must be smaller than '
-                          'max_radius_factor, got %r and %r'
-                          % (min_radius_factor, max_radius_factor))
-    check_threshold(saturation_threshold)
-    checks.positive_int('classifier_epochs', classifier_epochs)
-    checks.positive_number('classifier_learning_rate',
-                           classifier_learning_rate)
-    checks.positive_int('classifier_batch_size', classifier_batch_size)
 
 
 def read_checked_data(dataset, n_examples, batch_size, classifier_batch_size,
@@ -713,27 +676,10 @@ def write_figures(folder, radii, distances, models, log):
 
 
 def write_report(path, report, log):
-    """Write report as JSON (numpy values as Python ones, NaN as null),
-    atomically; returns what was written."""
-    report = _jsonable(report)
-    with outputs.atomic_write(path, 'w') as f:
-        json.dump(report, f, indent=1, allow_nan=False)
-        f.write('\n')
+    """Write analysis.json; returns what was written."""
+    report = reports.write_json(path, report)
     say(log, 'wrote %s' % path)
     return report
-
-
-def _jsonable(value):
-    """value with numpy types turned into Python ones and NaN into None."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, numpy.ndarray)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, numpy.integer):
-        return int(value)
-    if isinstance(value, (float, numpy.floating)):
-        return float(value) if numpy.isfinite(value) else None
-    return value
 
 
 def _fmt(values, spec='%.3g'):
@@ -782,74 +728,6 @@ def print_summary(report, log):
     say(log, '  total time %.2f min (%.1f s)' % (total / 60, total))
 
 
-# ---- command line -----------------------------------------------------------
-
-def command_line():
-    """The parser of analysis.py; every default comes from run_analysis's
-    signature (cli.parser_for)."""
-    parser = cli.parser_for(
-        run_analysis, 'Train a contractive auto-encoder and a plain '
-        'auto-encoder identically on MNIST (the same data order, --seed and '
-        'settings), then write the paper\'s analyses: the Jacobian\'s '
-        'spectrum, contraction curves (random directions drawn from '
-        '--seed too), ||J||_F, saturation and the code as features for a '
-        'logistic regression (figures and analysis.json).')
-    cli.add(parser, '--epochs', 'training_epochs', type=int,
-            help='training epochs of each auto-encoder (default: '
-                 '%(default)s)')
-    cli.add(parser, '--n-examples', type=int,
-            help='test digits for the spectrum and the contraction curves '
-                 '(the first ones of the test set; at least 2) (default: '
-                 '%(default)s)')
-    cli.add(parser, '--dataset')
-    cli.add(parser, '--output-folder',
-            help='where the figures and analysis.json are written, and the '
-                 'two trainings (cae/, ae/); one run at a time per folder '
-                 '(default: %(default)s)')
-    cli.add(parser, '--contraction-level', type=float,
-            help="the CAE's lambda, > 0 (the plain auto-encoder has 0) "
-                 "(default: %(default)s)")
-    cli.add(parser, '--n-hidden', type=int,
-            help='hidden units of each auto-encoder (default: %(default)s)')
-    # two SGDs here: these two set the auto-encoders', --classifier-* the
-    # logistic regressions'
-    cli.add(parser, '--learning-rate', type=float,
-            help='SGD step size of the auto-encoders (default: '
-                 '%(default)s)')
-    cli.add(parser, '--batch-size', type=int,
-            help='examples per minibatch of the auto-encoders (default: '
-                 '%(default)s)')
-    cli.add(parser, '--seed', type=int)
-    cli.add(parser, '--n-radii', type=int,
-            help='radii of the contraction curves (default: %(default)s)')
-    cli.add(parser, '--min-radius-factor', type=float,
-            help='smallest radius, as a multiple of the median distance from '
-                 'a test digit to its nearest training digit (default: '
-                 '%(default)s)')
-    cli.add(parser, '--max-radius-factor', type=float,
-            help='largest radius, as a multiple of that distance (default: '
-                 '%(default)s)')
-    cli.add(parser, '--saturation-threshold', type=float,
-            help='a unit is saturated when h < t or h > 1 - t; 0 < t < 0.5 '
-                 '(default: %(default)s)')
-    cli.add(parser, '--classifier-epochs', type=int,
-            help='most epochs of each logistic regression (it stops early on '
-                 'the validation set) (default: %(default)s)')
-    cli.add(parser, '--classifier-learning-rate', type=float,
-            help='SGD step size of the logistic regressions (default: '
-                 '%(default)s)')
-    cli.add(parser, '--classifier-batch-size', type=int,
-            help='minibatch size of the logistic regressions (default: '
-                 '%(default)s)')
-    cli.add(parser, '--verbose', action='store_true',
-            help="also print the logistic regressions' own progress (a line "
-                 "per look at the validation set)")
-    return parser
-
-
-def main(argv=None):
-    return cli.main(run_analysis, command_line(), argv)
-
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(commands.analysis(run_analysis))

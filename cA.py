@@ -73,14 +73,12 @@ Changes from the original (the one list; the README points here):
     - ``is None`` checks instead of ``not W`` (which asks a symbolic
       variable for its truth value).
 """
-import signal
 import sys
 import time
 
 if __name__ == '__main__':
-    # until the command line runs, Ctrl-C ends the process at once (nothing
-    # is written while the modules load), without a traceback
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    from machinery import ctrl_c_ends_the_process
+    ctrl_c_ends_the_process()
 
 # the stack first: without one, this says what to do
 from machinery.backend import NAME, theano, T, sigmoid, softplus

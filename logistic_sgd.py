@@ -17,25 +17,22 @@ fine-tuning uses too.
 """
 import contextlib
 import os
-import signal
 import sys
 import time
 import zipfile
 
 if __name__ == '__main__':
-    # until main() runs, Ctrl-C ends the process at once (nothing is
-    # written while the modules load), without a traceback
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    from machinery import ctrl_c_ends_the_process
+    ctrl_c_ends_the_process()
 
 # the stack first: without one, this says what to do
 from machinery.backend import theano, T, softmax
 import numpy
 
 from machinery import checks
-from machinery import cli
+from machinery import commands
 from machinery import mnist_data
 from machinery import outputs
-from machinery.checkpoints import DivergenceError
 
 
 class LogisticRegression(object):
@@ -269,12 +266,9 @@ def train_with_early_stopping(datasets, learning_rate, n_epochs, batch_size,
         epoch += 1
         for minibatch_index in range(n_train_batches):
             minibatch_cost = train_model(minibatch_index)
-            if not numpy.isfinite(minibatch_cost):
-                raise DivergenceError(
-                    'the cost became %s at epoch %d, minibatch %d: training '
-                    'diverged; try a smaller --learning-rate (it is %g)'
-                    % (minibatch_cost, epoch, minibatch_index + 1,
-                       learning_rate))
+            checks.finite_cost(minibatch_cost, 'the cost at epoch %d, '
+                               'minibatch %d' % (epoch, minibatch_index + 1),
+                               '--learning-rate', learning_rate)
             iteration = (epoch - 1) * n_train_batches + minibatch_index
             if (iteration + 1) % validation_frequency == 0:
                 validation_error = numpy.mean(
@@ -326,25 +320,6 @@ def train_or_predict(predict_only, model_path, dataset, **training):
                                **training)
 
 
-def main(argv=None):
-    parser = cli.parser_for(sgd_optimization_mnist,
-                            'Logistic regression on raw MNIST pixels, with '
-                            'early stopping on the validation set.')
-    cli.add(parser, '--learning-rate', type=float)
-    cli.add(parser, '--epochs', 'n_epochs', type=int,
-            help='most epochs to train (default: %(default)s)')
-    cli.add(parser, '--batch-size', type=int)
-    cli.add(parser, '--dataset')
-    cli.add(parser, '--model-path',
-            help='where the best model is written, or read by --predict '
-                 '(default: %(default)s)')
-    parser.add_argument('--predict', dest='predict_only',
-                        action='store_true',
-                        help='do not train: print what the saved model '
-                             'predicts for the first 10 test digits, beside '
-                             'their true labels')
-    return cli.main(train_or_predict, parser, argv)
-
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(commands.logistic_sgd(sgd_optimization_mnist, train_or_predict))

@@ -9,8 +9,11 @@ method.
                   flags, and the names the scripts import (theano, T, ...)
     kernel/       the training step of the stock cA as one compiled Op, and
                   the check that lets it take over from the class's graph
-    training      the safe training loop: one run per output folder,
-                  checkpoints, resume, signals, divergence
+    training      the safe training loop of cA.test_cA (one run per output
+                  folder, checkpoints, resume, signals, divergence) and
+                  cA.py's command line
+    commands      the command lines of logistic_sgd.py, ScA.py, analysis.py
+    reports       JSON reports, the dataset's sha256, time left
     cli           the scripts' command lines: flags, one-line errors
     checks        the checks of every setting
     outputs       atomic writes, folder locks, free space
@@ -22,3 +25,11 @@ method.
 
 Importing this package loads nothing: each module is imported on its own.
 """
+import signal
+
+
+def ctrl_c_ends_the_process():
+    """Until a script's command line runs (cli.main), Ctrl-C ends the
+    process at once, without a traceback: nothing is written while the
+    modules load. The scripts call this first, before the stack loads."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

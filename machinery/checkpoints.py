@@ -45,6 +45,7 @@ import zlib
 
 import numpy
 
+from .checks import finite_cost
 from .outputs import atomic_write
 
 FORMAT = 1
@@ -57,10 +58,6 @@ SCALARS = ('epoch', 'batch', 'format')
 
 class CheckpointError(Exception):
     """A checkpoint that is missing, unreadable or of another run."""
-
-
-class DivergenceError(Exception):
-    """The cost became NaN or infinite: SGD diverged."""
 
 
 class TrainingInterrupted(Exception):
@@ -381,14 +378,10 @@ class TrainingRun(object):
     def after_minibatch(self, epoch, batch):
         """Raise DivergenceError on a NaN or infinite cost; on a signal,
         save and raise TrainingInterrupted."""
-        cost = self.costs[epoch, batch]
-        if not numpy.all(numpy.isfinite(cost)):
-            raise DivergenceError(
-                'the cost became %s at epoch %d, minibatch %d: training '
-                'diverged; try a smaller --learning-rate (it is %g); the '
-                'last checkpoint, if any, is intact'
-                % (cost.tolist(), epoch + 1, batch + 1,
-                   self.settings['learning_rate']))
+        finite_cost(self.costs[epoch, batch], 'the cost at epoch %d, '
+                    'minibatch %d' % (epoch + 1, batch + 1),
+                    '--learning-rate', self.settings['learning_rate'],
+                    '; the last checkpoint, if any, is intact')
         if self._stop is not None and self._stop.signum is not None:
             self.save(epoch, batch + 1)
             wrote = self.on_stop() if self.on_stop else ''

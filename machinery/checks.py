@@ -11,12 +11,18 @@ import numbers
 
 import numpy
 
+from .kernel import GRADIENTS
+
 # numpy.random.RandomState takes seeds in [0, 2**32)
 SEED_LIMIT = 2 ** 32
 
 
 class ConfigError(ValueError):
     """A setting the training cannot use (one-line message)."""
+
+
+class DivergenceError(Exception):
+    """The cost became NaN or infinite: SGD diverged."""
 
 
 def is_integer(value):
@@ -89,7 +95,86 @@ def autoencoder_training(learning_rate, training_epochs, batch_size,
     random_seed('seed', seed)
 
 
+def cA_training(learning_rate, training_epochs, batch_size,
+                contraction_level, n_hidden, seed, gradient):
+    """The settings of cA.test_cA."""
+    autoencoder_training(learning_rate, training_epochs, batch_size,
+                         contraction_level, n_hidden, seed)
+    one_of('gradient', gradient, GRADIENTS)
+
+
 def batch_fits(batch_size, n_examples, name='batch_size'):
     if batch_size > n_examples:
         raise ConfigError('%s %d is larger than the training set '
                           '(%d examples)' % (name, batch_size, n_examples))
+
+
+def finite_cost(cost, where, flag, value, note=''):
+    """DivergenceError when cost (a number or an array) is NaN or infinite:
+    SGD diverged. where: 'the cost ... at epoch 3, minibatch 4'; flag and
+    value: the step size to make smaller; note: what was kept."""
+    if not numpy.all(numpy.isfinite(cost)):
+        raise DivergenceError('%s became %s: training diverged; try a smaller '
+                              '%s (it is %g)%s' % (
+                                  where, numpy.asarray(cost).tolist(), flag,
+                                  value, note))
+
+
+def stacked_training(finetune_lr, pretraining_epochs, pretrain_lr,
+                     contraction_level, training_epochs, pretrain_batch_size,
+                     finetune_batch_size, hidden_layers_sizes,
+                     finetune_lr_decay, seed, shuffle_seed, gradient):
+    """The settings of ScA.test_ScA (and of every row of ScA.compare)."""
+    try:
+        sizes = list(hidden_layers_sizes)
+    except TypeError:
+        sizes = None
+    if not sizes or not all(is_integer(n) and n >= 1 for n in sizes):
+        raise ConfigError('hidden_layers_sizes must be a non-empty list of '
+                          'positive integers, got %r'
+                          % (hidden_layers_sizes,))
+    nonnegative_int('pretraining_epochs', pretraining_epochs)
+    positive_number('pretrain_lr', pretrain_lr)
+    nonnegative_number('contraction_level', contraction_level)
+    positive_int('pretrain_batch_size', pretrain_batch_size)
+    positive_int('training_epochs', training_epochs)
+    positive_number('finetune_lr', finetune_lr)
+    number_in('finetune_lr_decay', finetune_lr_decay, 0, 1, low_open=True)
+    positive_int('finetune_batch_size', finetune_batch_size)
+    random_seed('seed', seed)
+    random_seed('shuffle_seed', shuffle_seed)
+    one_of('gradient', gradient, GRADIENTS)
+
+
+def analysis(training_epochs, n_examples, contraction_level, n_hidden,
+             learning_rate, batch_size, seed, n_radii, min_radius_factor,
+             max_radius_factor, saturation_threshold, classifier_epochs,
+             classifier_learning_rate, classifier_batch_size):
+    """The settings of analysis.run_analysis, before anything is loaded
+    (test_cA's as test_cA checks them)."""
+    # at 0 the "CAE" would be a second plain auto-encoder
+    positive_number('contraction_level', contraction_level)
+    autoencoder_training(learning_rate, training_epochs, batch_size,
+                         contraction_level, n_hidden, seed)
+    positive_int('n_examples', n_examples)
+    if n_examples < 2:
+        raise ConfigError('n_examples must be at least 2 (the median '
+                          'distance between two test digits needs two), '
+                          'got %r' % (n_examples,))
+    positive_int('n_radii', n_radii)
+    positive_number('min_radius_factor', min_radius_factor)
+    positive_number('max_radius_factor', max_radius_factor)
+    if min_radius_factor >= max_radius_factor:
+        raise ConfigError('min_radius_factor must be smaller than '
+                          'max_radius_factor, got %r and %r'
+                          % (min_radius_factor, max_radius_factor))
+    check_saturation_threshold(saturation_threshold)
+    positive_int('classifier_epochs', classifier_epochs)
+    positive_number('classifier_learning_rate', classifier_learning_rate)
+    positive_int('classifier_batch_size', classifier_batch_size)
+
+
+def check_saturation_threshold(threshold):
+    # at 0.5 or more every unit would count as saturated
+    number_in('saturation_threshold', threshold, 0, 0.5, low_open=True,
+              high_open=True)

@@ -36,7 +36,7 @@ from . import outputs
 
 # the user's mistakes: one line, exit code 2
 USER_ERRORS = (checks.ConfigError, mnist_file.DatasetError,
-               checkpoints.CheckpointError, checkpoints.DivergenceError,
+               checkpoints.CheckpointError, checks.DivergenceError,
                outputs.OutputError)
 
 HELP = {

@@ -38,7 +38,6 @@ import fcntl
 import gzip
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -48,9 +47,8 @@ import urllib.request
 import zlib
 
 if __name__ == '__main__':
-    # until main() runs, Ctrl-C ends the process at once (nothing is
-    # written while the modules load), without a traceback
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    from machinery import ctrl_c_ends_the_process
+    ctrl_c_ends_the_process()
 
 from . import cli
 from . import outputs

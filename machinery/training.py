@@ -39,7 +39,7 @@ from . import checkpoints
 from . import checks
 from . import cli
 from . import outputs
-from .kernel.steps import GRADIENTS
+from .kernel import GRADIENTS
 from .mnist_file import DEFAULT_PATH as DEFAULT_DATASET
 
 CHECKPOINT_NAME = 'cae_checkpoint.npz'
@@ -49,14 +49,6 @@ AE_FILTERS_NAME = 'ae_filters.png'  # at contraction_level 0: a plain AE
 
 def filters_name(contraction_level):
     return FILTERS_NAME if contraction_level > 0 else AE_FILTERS_NAME
-
-
-def check_settings(learning_rate, training_epochs, batch_size,
-                   contraction_level, n_hidden, seed, gradient):
-    """ConfigError for a value cA.test_cA cannot train with."""
-    checks.autoencoder_training(learning_rate, training_epochs, batch_size,
-                                contraction_level, n_hidden, seed)
-    checks.one_of('gradient', gradient, GRADIENTS)
 
 
 class SafeRun(object):
@@ -71,7 +63,7 @@ class SafeRun(object):
         self.settings = dict(settings)
         self.resume = self.settings.pop('resume')
         self.restart = self.settings.pop('restart')
-        check_settings(**self.settings)
+        checks.cA_training(**self.settings)
         self.log = log
         self.folder = outputs.OutputFolder(output_folder)
         self.filters_path = self.checkpoint = None

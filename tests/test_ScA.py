@@ -12,9 +12,10 @@ import pytest
 from machinery import backend
 from machinery.backend import theano, T
 import ScA as sca_module
-from ScA import (ScA, check_settings, compare, pretrain_layers, test_ScA,
-                 wilson_interval)
+from ScA import ScA, compare, pretrain_layers, test_ScA, wilson_interval
+from machinery import commands, reports
 from machinery.checks import ConfigError
+from machinery.checks import stacked_training as check_settings
 from conftest import run_script, sigmoid
 from logistic_sgd import read_data, shared_dataset
 from mlp import HiddenLayer, initial_weight_bound
@@ -240,8 +241,8 @@ def test_pretraining_cost_falls(tiny_train):
 
 
 def test_time_left():
-    assert sca_module.time_left(60., 2, 20) == '  ~9.0 min left'
-    assert sca_module.time_left(60., 20, 20) == ''
+    assert reports.time_left(60., 2, 20) == '  ~9.0 min left'
+    assert reports.time_left(60., 20, 20) == ''
 
 
 def test_finetuning_error_falls(tiny_datasets, tiny_train):
@@ -499,7 +500,7 @@ def test_bad_input_gives_one_error_line(tiny_mnist, args, message):
 
 
 def test_every_flag_has_help():
-    parser = sca_module.command_line()
+    parser = commands.scA_parser(test_ScA, compare)
     for action in parser._actions:
         assert action.help, action.option_strings
 

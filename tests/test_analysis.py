@@ -19,6 +19,7 @@ from analysis import (classifier_errors, contraction_ratios, encoder,
                       typical_distances)
 from machinery import checkpoints
 from machinery import cli
+from machinery import commands
 from machinery import mnist_data
 from machinery import outputs
 from cA import cA
@@ -266,7 +267,7 @@ def test_importing_analysis_loads_no_stack_and_writes_nothing(tmp_path):
 
 
 def test_every_parameter_has_a_flag_with_its_default_and_help():
-    parser = analysis.command_line()
+    parser = commands.analysis_parser(analysis.run_analysis)
     expected = cli.defaults_of(analysis.run_analysis)
     del expected['log']  # where the lines go: the command's is stdout
     assert cli.arguments(parser, []) == expected
@@ -278,7 +279,7 @@ def test_help_names_every_flag_and_touches_nothing(tmp_path):
     r = run_script([os.path.join(REPO, 'analysis.py'), '--help'],
                    cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
-    for action in analysis.command_line()._actions:
+    for action in commands.analysis_parser(analysis.run_analysis)._actions:
         assert action.option_strings[-1] in r.stdout
     assert os.listdir(str(tmp_path)) == []
 
@@ -419,11 +420,12 @@ def assert_one_error_line(code, stderr, phrase):
 @pytest.mark.parametrize('extra, phrase', BAD_SETTINGS)
 def test_bad_setting_is_one_line_exit_2_and_nothing_written(
         tiny_mnist, tmp_path, capsys, extra, phrase):
-    # analysis.main, what the script runs (sys.exit(main())), in this
+    # commands.analysis, what the script runs, in this
     # process: the settings are refused before the stack is imported, so a
     # new interpreter would only add its start-up time to every row
     try:
-        code = analysis.main(bad_argv(tiny_mnist, tmp_path, extra))
+        code = commands.analysis(analysis.run_analysis,
+                                 bad_argv(tiny_mnist, tmp_path, extra))
     except SystemExit as e:  # argparse's own exit
         code = e.code
     stdout, stderr = capsys.readouterr()

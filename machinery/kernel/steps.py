@@ -27,7 +27,6 @@ as different, and train as written.
 from ..backend import theano, T, sigmoid, equal_computations
 from . import op
 
-GRADIENTS = ('auto', 'kernel', 'fused', 'T.grad')
 
 
 def stock_graph(x, W, b, b_prime, contraction_level, learning_rate):

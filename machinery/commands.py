@@ -1,0 +1,223 @@
+"""The command lines of logistic_sgd.py, ScA.py and analysis.py.
+
+Each script ends with one call, ``commands.<script>(its functions)``; the
+flags here take their defaults from those functions' keywords (one place
+for each default, cli.parser_for), every flag has its help, and cli.main
+turns a user's mistake into one ``error:`` line. Nothing here imports the
+stack, so ``--help`` and a mistake in the flags answer before it loads.
+(cA.py's command line is training.main, beside the run it starts.)
+"""
+import functools
+
+from . import checks
+from . import cli
+from .kernel import GRADIENTS
+
+# what ScA.py --compare writes
+SCA_COMPARISON_NAME = 'ScA_comparison.json'
+
+
+# ---- logistic_sgd.py ------------------------------------------------------
+
+def logistic_sgd(sgd_optimization_mnist, train_or_predict, argv=None):
+    """logistic_sgd.py's command line: train, or --predict."""
+    parser = cli.parser_for(sgd_optimization_mnist,
+                            'Logistic regression on raw MNIST pixels, with '
+                            'early stopping on the validation set.')
+    cli.add(parser, '--learning-rate', type=float)
+    cli.add(parser, '--epochs', 'n_epochs', type=int,
+            help='most epochs to train (default: %(default)s)')
+    cli.add(parser, '--batch-size', type=int)
+    cli.add(parser, '--dataset')
+    cli.add(parser, '--model-path',
+            help='where the best model is written, or read by --predict '
+                 '(default: %(default)s)')
+    parser.add_argument('--predict', dest='predict_only',
+                        action='store_true',
+                        help='do not train: print what the saved model '
+                             'predicts for the first 10 test digits, beside '
+                             'their true labels')
+    return cli.main(train_or_predict, parser, argv)
+
+
+# ---- ScA.py -----------------------------------------------------------------
+
+# the flags of one mode only, with what the command line says when the
+# other mode gets them
+SINGLE_ONLY = {'hidden_layers_sizes': '--hidden-layers-sizes'}
+COMPARE_ONLY = {'n_hidden': '--n-hidden', 'two_layers': '--two-layers',
+                'output_folder': '--output-folder'}
+
+
+def as_list(value):
+    """A flag's value as a list when it has several (nargs='+'), to compare
+    it with a default that is a tuple."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _run_scA(test_ScA, compare, compare_mode, **args):
+    """What the command line does: compare(), or test_ScA() for one model;
+    ConfigError for a flag of the other mode (a value other than its
+    default: argparse cannot tell a default from the same value given)."""
+    if compare_mode:
+        function, other, message = compare, SINGLE_ONLY, \
+            '%s has no effect with --compare'
+        other_defaults = cli.defaults_of(test_ScA)
+        args.pop('pretrain')  # True: argparse refuses --no-pretrain here
+    else:
+        function, other, message = test_ScA, COMPARE_ONLY, '%s needs --compare'
+        other_defaults = cli.defaults_of(compare)
+    for name, flag in other.items():
+        if as_list(args.pop(name)) != as_list(other_defaults[name]):
+            raise checks.ConfigError(message % flag)
+    function(**args)
+
+
+def scA_parser(test_ScA, compare):
+    """The parser of ScA.py; every default comes from test_ScA's and
+    compare's signatures (cli.parser_for)."""
+    parser = cli.parser_for(
+        test_ScA, 'Stacked contractive auto-encoders on MNIST: pre-train an '
+        'MLP layer by layer as CAEs, fine-tune it, keep the epoch of the '
+        'best validation error and score it once on the test set; '
+        '--compare makes the paper\'s table (random initialisation, plain '
+        'auto-encoder and CAE pre-training of the same MLP).')
+    compare_defaults = cli.defaults_of(compare)
+    # --no-pretrain picks one row of the table, which --compare makes whole
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--compare', dest='compare_mode', action='store_true',
+                      help='make the table: random initialisation, plain '
+                           'auto-encoder (lambda 0) and CAE pre-training of '
+                           'the same 784-N-10 MLP; writes <output-folder>/%s'
+                           % SCA_COMPARISON_NAME)
+    cli.add(mode, '--no-pretrain', 'pretrain', action='store_false',
+            help='without --compare: skip pre-training, fine-tune from the '
+                 'random initialisation')
+    cli.add(parser, '--pretraining-epochs', type=int,
+            help='auto-encoder training epochs of each layer (default: '
+                 '%(default)s)')
+    cli.add(parser, '--pretrain-lr', type=float,
+            help='SGD step size of the pre-training (default: %(default)s)')
+    cli.add(parser, '--pretrain-batch-size', type=int,
+            help='examples per minibatch of the pre-training (default: '
+                 '%(default)s)')
+    cli.add(parser, '--contraction-level', type=float,
+            help='lambda, the weight of the Jacobian penalty in '
+                 'pre-training; 0 pre-trains plain auto-encoders (default: '
+                 '%(default)s)')
+    cli.add(parser, '--finetune-lr', type=float,
+            help='SGD step size of the first fine-tuning epoch (default: '
+                 '%(default)s)')
+    cli.add(parser, '--finetune-lr-decay', type=float,
+            help='the fine-tuning step size is multiplied by this after '
+                 'every epoch, 0 < d <= 1 (default: %(default)s)')
+    cli.add(parser, '--finetune-epochs', 'training_epochs', type=int,
+            help='the fine-tuning budget: most epochs (early stopping on the '
+                 'validation set may stop sooner) (default: %(default)s)')
+    cli.add(parser, '--finetune-batch-size', type=int,
+            help='examples per minibatch of the fine-tuning (default: '
+                 '%(default)s)')
+    cli.add(parser, '--seed', type=int,
+            help='seed of the initial weights, the same whatever the '
+                 'pre-training, 0 to %d (default: %%(default)s)'
+                 % (checks.SEED_LIMIT - 1))
+    cli.add(parser, '--shuffle-seed', type=int,
+            help='seed of the order of the training examples, drawn anew '
+                 'every epoch, the same for every model, 0 to %d (default: '
+                 '%%(default)s)' % (checks.SEED_LIMIT - 1))
+    cli.add(parser, '--gradient', choices=GRADIENTS)
+    cli.add(parser, '--dataset')
+    cli.add(parser, '--hidden-layers-sizes', type=int, nargs='+',
+            metavar='N',
+            help='without --compare: the hidden layer sizes, bottom first '
+                 '(default: %(default)s)')
+    cli.add(parser, '--n-hidden', type=int,
+            default=compare_defaults['n_hidden'],
+            help='with --compare: the units of the hidden layer (default: '
+                 '%(default)s)')
+    cli.add(parser, '--two-layers', action='store_true',
+            default=compare_defaults['two_layers'],
+            help='with --compare: add a row for a stack of two such layers, '
+                 'CAE-pre-trained (about as long again as the other rows '
+                 'together)')
+    cli.add(parser, '--output-folder',
+            default=compare_defaults['output_folder'],
+            help='with --compare: where %s is written (default: '
+                 '%%(default)s)' % SCA_COMPARISON_NAME)
+    return parser
+
+
+def scA(test_ScA, compare, argv=None):
+    """ScA.py's command line: compare(), or test_ScA() for one model."""
+    return cli.main(functools.partial(_run_scA, test_ScA, compare),
+                    scA_parser(test_ScA, compare), argv)
+
+
+# ---- analysis.py ------------------------------------------------------------
+
+def analysis_parser(run_analysis):
+    """The parser of analysis.py; every default comes from run_analysis's
+    signature (cli.parser_for)."""
+    parser = cli.parser_for(
+        run_analysis, 'Train a contractive auto-encoder and a plain '
+        'auto-encoder identically on MNIST (the same data order, --seed and '
+        'settings), then write the paper\'s analyses: the Jacobian\'s '
+        'spectrum, contraction curves (random directions drawn from '
+        '--seed too), ||J||_F, saturation and the code as features for a '
+        'logistic regression (figures and analysis.json).')
+    cli.add(parser, '--epochs', 'training_epochs', type=int,
+            help='training epochs of each auto-encoder (default: '
+                 '%(default)s)')
+    cli.add(parser, '--n-examples', type=int,
+            help='test digits for the spectrum and the contraction curves '
+                 '(the first ones of the test set; at least 2) (default: '
+                 '%(default)s)')
+    cli.add(parser, '--dataset')
+    cli.add(parser, '--output-folder',
+            help='where the figures and analysis.json are written, and the '
+                 'two trainings (cae/, ae/); one run at a time per folder '
+                 '(default: %(default)s)')
+    cli.add(parser, '--contraction-level', type=float,
+            help="the CAE's lambda, > 0 (the plain auto-encoder has 0) "
+                 "(default: %(default)s)")
+    cli.add(parser, '--n-hidden', type=int,
+            help='hidden units of each auto-encoder (default: %(default)s)')
+    # two SGDs here: these two set the auto-encoders', --classifier-* the
+    # logistic regressions'
+    cli.add(parser, '--learning-rate', type=float,
+            help='SGD step size of the auto-encoders (default: '
+                 '%(default)s)')
+    cli.add(parser, '--batch-size', type=int,
+            help='examples per minibatch of the auto-encoders (default: '
+                 '%(default)s)')
+    cli.add(parser, '--seed', type=int)
+    cli.add(parser, '--n-radii', type=int,
+            help='radii of the contraction curves (default: %(default)s)')
+    cli.add(parser, '--min-radius-factor', type=float,
+            help='smallest radius, as a multiple of the median distance from '
+                 'a test digit to its nearest training digit (default: '
+                 '%(default)s)')
+    cli.add(parser, '--max-radius-factor', type=float,
+            help='largest radius, as a multiple of that distance (default: '
+                 '%(default)s)')
+    cli.add(parser, '--saturation-threshold', type=float,
+            help='a unit is saturated when h < t or h > 1 - t; 0 < t < 0.5 '
+                 '(default: %(default)s)')
+    cli.add(parser, '--classifier-epochs', type=int,
+            help='most epochs of each logistic regression (it stops early on '
+                 'the validation set) (default: %(default)s)')
+    cli.add(parser, '--classifier-learning-rate', type=float,
+            help='SGD step size of the logistic regressions (default: '
+                 '%(default)s)')
+    cli.add(parser, '--classifier-batch-size', type=int,
+            help='minibatch size of the logistic regressions (default: '
+                 '%(default)s)')
+    cli.add(parser, '--verbose', action='store_true',
+            help="also print the logistic regressions' own progress (a line "
+                 "per look at the validation set)")
+    return parser
+
+
+def analysis(run_analysis, argv=None):
+    """analysis.py's command line."""
+    return cli.main(run_analysis, analysis_parser(run_analysis), argv)
