@@ -30,8 +30,8 @@ analysis: venv blas $(DATASET)
 	$(PY) analysis.py
 
 # Stacked CAEs: the paper's one-layer comparison (random initialisation,
-# auto-encoder and CAE pre-training, docs/stacked.md); writes
-# cA_plots/ScA_comparison.json (about 20 min on 2 cores)
+# auto-encoder and CAE pre-training); writes cA_plots/ScA_comparison.json.
+# Its table and time: docs/stacked.md
 scA: venv blas $(DATASET)
 	$(PY) ScA.py --compare
 
@@ -60,8 +60,9 @@ $(DATASET): | venv
 # The training benchmark (not part of the tests): the default step, the
 # fused and T.grad graphs and a plain auto-encoder, float64 and float32,
 # batch sizes 10, 100 and 1000, on both stacks, with the PyTorch peers
-# (eager and torch.compile) beside them and the machine's peak; about 18
-# minutes. Run it on an otherwise idle machine: it times both cores.
+# (eager and torch.compile, benchmarks/peer_torch.py) beside them and the
+# machine's peak; its time: docs/performance.md. Run it on an otherwise
+# idle machine: it times both cores.
 bench: venv blas $(DATASET) bench-peer bench-stacks
 	$(PY) benchmarks/bench_train.py
 

@@ -26,12 +26,12 @@ and can be used on your own W and b.
 
 Run everything (trains both models, writes figures and analysis.json):
 
-    .venv/bin/python analysis.py                # the full run: about 9 min
+    .venv/bin/python analysis.py                # the full run
     .venv/bin/python analysis.py --help         # every option
     .venv/bin/python analysis.py --epochs 1 --n-examples 50 \\
-        --classifier-epochs 20                  # a quick look: 1 to 2 min
+        --classifier-epochs 20                  # a quick look
 
-(times on this project's 2-core machine). The quick look trains each
+(their times are in docs/analyses.md). The quick look trains each
 model for one epoch and stops each logistic regression after 20 epochs:
 its numbers show the trend (the CAE contracts more, saturates more and
 classifies better than the AE), not the paper's values.

@@ -24,8 +24,12 @@ Run it (on the real MNIST, which is fetched into data/ when missing):
     .venv/bin/python cA.py --epochs 5 --contraction-level 0.3
 
 Each epoch prints its mean reconstruction cost and mean Jacobian norm; the
-first 100 filters are written to cA_plots/cae_filters.png. Use the model
-from another script (it can share W and b with an MLP layer, see ScA.py):
+first 100 filters are written to cA_plots/cae_filters.png. What trains is
+the graph that ``cA.get_cost_updates`` builds: edit the class, and the run
+computes your edit. Where the graph is the stock one, a compiled kernel
+computes that very step faster (the compile line says which step runs).
+Use the model from another script (it can share W and b with an MLP
+layer, see ScA.py):
 
     from cA import cA
     ca = cA(numpy_rng, input=layer_output, n_visible=500, n_hidden=500,
@@ -42,9 +46,9 @@ References:
 Changes from the original (the one list; the README points here):
     - Python 3, on Theano-PyMC 1.1.2 (Python 3.9 to 3.11) or, where that
       cannot run, on PyTensor, Theano's successor (Python 3.12 and newer):
-      backend.py picks the stack, sets its BLAS and flags (your own
-      THEANO_FLAGS / PYTENSOR_FLAGS or rc file still wins) and gives the
-      code the few names that moved; the code is the same on both.
+      machinery/backend.py picks the stack, sets its BLAS and flags (your
+      own THEANO_FLAGS / PYTENSOR_FLAGS or rc file still wins) and gives
+      the code the few names that moved; the code is the same on both.
     - The penalty is computed in closed form (eq. 5) instead of from the
       (batch, n_visible, n_hidden) stack of Jacobians: the same number,
       no memory growth with the batch, and any minibatch size works;
@@ -53,11 +57,13 @@ Changes from the original (the one list; the README points here):
       whose gradient is zero: it trained a plain auto-encoder).
     - The per-epoch log shows the epoch's means; the original printed the
       first two minibatches (``c_array[0]``, ``c_array[1]``).
-    - Training uses a faster SGD step, the same math: by default the whole
-      step as one compiled Op (cA_kernel.py, with its derivation), or the
-      hand-derived gradient as a graph (``get_fused_cost_updates``); both
-      are tested against ``get_cost_updates``'s T.grad step, which
-      ``--gradient T.grad`` trains with.
+    - Training is fast without hiding the tutorial's graph: the graph that
+      ``get_cost_updates`` builds is compared, node for node, with the
+      stock cA's; where they are the same, one compiled Op computes that
+      step (machinery/kernel, with its derivation), else the graph trains
+      as written. ``--gradient T.grad`` always trains the graph as written;
+      ``get_fused_cost_updates`` is the hand-derived gradient as a graph
+      (``--gradient fused``); all are tested against each other.
     - ``test_cA`` no longer calls ``os.chdir``; it returns the trained model
       and every minibatch's costs; the seed and n_hidden are keywords.
     - The last, shorter minibatch of an epoch is trained on, not dropped
@@ -65,11 +71,12 @@ Changes from the original (the one list; the README points here):
     - Long runs are safe: a checkpoint after every epoch, ``--resume``,
       Ctrl-C stops between two steps and says how to resume, a diverging
       cost stops at once, one run at a time per output folder, every file
-      written atomically (checkpoints.py, outputs.py).
-    - The dataset is loaded with a restricted unpickler (mnist_data.py), so a
-      malicious pickle cannot run code; every setting is checked before
-      anything is loaded or compiled (checks.py), and a mistake gets one
-      ``error:`` line instead of a traceback (cli.py).
+      written atomically (machinery/training.py, behind four calls of the
+      loop).
+    - The dataset is loaded with a restricted unpickler (machinery/
+      mnist_file.py), so a malicious pickle cannot run code; every setting
+      is checked before anything is loaded or compiled, and a mistake gets
+      one ``error:`` line instead of a traceback (machinery/cli.py).
     - ``is None`` checks instead of ``not W`` (which asks a symbolic
       variable for its truth value).
 """

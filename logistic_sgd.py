@@ -92,17 +92,13 @@ def read_data(dataset=mnist_data.DEFAULT_PATH, log=None):
     """MNIST as numpy arrays ((train_x, train_y), (valid_x, valid_y),
     (test_x, test_y)).
 
-    A missing file named mnist.pkl.gz is fetched first (mnist_data.py);
-    any other missing name is an error, not a download. The file is read
-    with a restricted unpickler and checked; problems raise
-    mnist_data.DatasetError. ``log``: where to say what is read (None:
+    A missing file named mnist.pkl.gz is fetched first; any other missing
+    name is an error, not a download. The file is read with a restricted
+    unpickler and checked; problems raise mnist_data.DatasetError
+    (machinery/mnist_data.py). ``log``: where to say what is read (None:
     nowhere).
     """
-    if os.path.basename(dataset) == 'mnist.pkl.gz':
-        mnist_data.ensure_mnist(dataset, log=log)
-    if log is not None:
-        print('reading %s' % dataset, file=log, flush=True)
-    return mnist_data.read_mnist(dataset)
+    return mnist_data.read_or_fetch(dataset, log)
 
 
 def load_data(dataset=mnist_data.DEFAULT_PATH, log=None):

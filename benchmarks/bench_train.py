@@ -27,7 +27,7 @@ Variants:
     plain         a plain auto-encoder built the same way as default: the
                   kernel at lambda = 0, no L_jacob asked for (so none of the
                   penalty is computed)
-    torch         ../shared/bench/peer_torch.py, PyTorch eager (autograd and
+    torch         benchmarks/peer_torch.py, PyTorch eager (autograd and
                   torch.optim.SGD), in .venv-peer/
     torch.compile the same peer with --compile (TorchInductor)
 
@@ -53,7 +53,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-PEER = os.path.join(os.path.dirname(REPO), 'shared', 'bench', 'peer_torch.py')
+PEER = os.path.join(HERE, 'peer_torch.py')
 PEER_PYTHON = os.path.join(REPO, '.venv-peer', 'bin', 'python')
 ENVIRONMENTS = ['.venv', '.venv-theano', '.venv-pytensor']
 N_TRAIN = 50000

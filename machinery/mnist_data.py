@@ -407,6 +407,19 @@ def ensure_mnist(path=DEFAULT_PATH, log=None, sources=None):
     return path
 
 
+def read_or_fetch(dataset=DEFAULT_PATH, log=None):
+    """The datasets of ``dataset`` as numpy arrays (read_mnist); a missing
+    file named mnist.pkl.gz is fetched first, any other missing name is an
+    error. ``log``: where to say what is read (None: nowhere), by a path
+    relative to the working directory when the file is below it."""
+    if os.path.basename(dataset) == 'mnist.pkl.gz':
+        ensure_mnist(dataset, log=log)
+    if log is not None:
+        print('reading %s' % cli.shortest_path(dataset), file=log,
+              flush=True)
+    return read_mnist(dataset)
+
+
 # ---- command line ----------------------------------------------------------
 
 def get_mnist(path=DEFAULT_PATH, force=False, sources=None):

@@ -63,27 +63,39 @@ def numpy_sgd(train_x, n_hidden, learning_rate, lam, batch_size, epochs,
     return numpy.array(costs)
 
 
-@pytest.mark.slow
-def test_every_stack_computes_the_same_training(tiny_mnist, tmp_path):
+def other_stacks_or_skip():
+    """The interpreters to compare with this one; the test is skipped,
+    saying so, when CA_STACK_PYTHONS names none."""
     pythons = stack_pythons()
+    if len(pythons) == 1:
+        pytest.skip('one stack only (%s): set CA_STACK_PYTHONS to another '
+                    "stack's .venv/bin/python to compare them"
+                    % sys.executable)
+    return pythons
+
+
+@pytest.mark.slow
+def test_every_stack_computes_the_same_training(tiny_mnist):
+    pythons = other_stacks_or_skip()
     settings = dict(SETTINGS, dataset=tiny_mnist)
     rows = compare_stacks.compare(pythons, settings)
     for description, costs, W, same_pixels in rows:
         assert costs <= 1e-10, description
         assert W <= 1e-10, description
         assert same_pixels, description
-    # and the first agrees with numpy
+
+
+@pytest.mark.slow
+def test_this_stack_trains_as_plain_numpy_sgd(tiny_mnist, tmp_path):
+    settings = dict(SETTINGS, dataset=tiny_mnist)
     (train_x, _), _, _ = mnist_data.read_mnist(tiny_mnist)
     expected = numpy_sgd(train_x.astype(numpy.float64), SETTINGS['n_hidden'],
                          SETTINGS['learning_rate'], 0.1,
                          SETTINGS['batch_size'], SETTINGS['training_epochs'])
-    _, arrays = compare_stacks.train_on(pythons[0], settings,
+    _, arrays = compare_stacks.train_on(sys.executable, settings,
                                         str(tmp_path / 'again'))
     numpy.testing.assert_allclose(arrays['costs'].reshape(-1, 2), expected,
                                   rtol=1e-9)
-    if len(pythons) == 1:
-        print('only one stack here (%s); set CA_STACK_PYTHONS to compare '
-              'with another' % rows[0][0]['stack'])
 
 
 RESUME = '''
@@ -97,10 +109,10 @@ cA.test_cA(output_folder=sys.argv[2], log=sys.stderr, **settings)
 @pytest.mark.slow
 def test_a_checkpoint_from_one_stack_resumes_on_another(tiny_mnist,
                                                         tmp_path):
-    """Epoch 1 on the first stack, epoch 2 resumed on the last one (the
-    same stack when there is only one): the costs of an uninterrupted run,
-    to 1e-10."""
-    pythons = stack_pythons()
+    """Epoch 1 on the first stack, epoch 2 resumed on the last one: the
+    costs of an uninterrupted run, to 1e-10. (Resuming on one stack is
+    tested in test_robustness.py.)"""
+    pythons = other_stacks_or_skip()
     settings = dict(SETTINGS, dataset=tiny_mnist)
     whole, parts = str(tmp_path / 'whole'), str(tmp_path / 'parts')
     for python, folder, extra in [

@@ -1,8 +1,13 @@
-/* The C body of cA_kernel.CAEStep: one SGD step of the contractive
- * auto-encoder, in place, in three passes over W, on all cores.
+/* The C++ body of CAEStep (op.py): one SGD step of the contractive
+ * auto-encoder, in place, in three passes over W, on all cores. The stack
+ * compiles it as C++ (g++), which is why the file is .cpp; it uses no C++
+ * beyond what C has, but for the `extern "C"` declarations op.py adds.
  *
- * cA_kernel.py has the derivation; the equation numbers (1)-(10) are those
- * of cA.cA's docstring and cA.cA.get_fused_cost_updates' docstring. Sizes:
+ * op.py has the derivation; the equation numbers (1)-(10) are those of
+ * cA.cA's docstring and cA.cA.get_fused_cost_updates' docstring. The same
+ * step exists in four other forms that change with this one (the map in
+ * __init__.py); tests/test_cA_kernel.py holds both code paths below to the
+ * others. Sizes:
  * B examples in the minibatch, V visible units (rows of W), H hidden units
  * (columns of W). All arrays are C-ordered (row-major).
  *
@@ -47,7 +52,7 @@ static void FN(gemm_rows)(char ta, char tb, int m, int n, int k, real alpha,
  *     softplus(a) = log(1 + exp(a)) = max(a, 0) + log1p(e).
  * The branches are selects, so the compiler vectorizes the loops that use
  * these (EXP and LOG1P are glibc's vector versions where it has them, see
- * cA_kernel.py).
+ * op.py).
  */
 static inline real FN(sigmoid_of)(real a, real e)
 {
@@ -245,7 +250,7 @@ struct FN(cae_work) {
 static size_t FN(cae_carve)(struct FN(cae_work) *w, char *base, int B,
                             int V, int H, int nthreads)
 {
-    size_t at = 0, sz = sizeof(real);
+    size_t at = 0;
 #define CAE_TAKE(field, type, count)                                     \
     w->field = (type *) (base ? base + at : NULL);                       \
     at += ((size_t) (count) * sizeof(type) + 63) / 64 * 64;
@@ -259,8 +264,14 @@ static size_t FN(cae_carve)(struct FN(cae_work) *w, char *base, int B,
     CAE_TAKE(L_jacob, double, nthreads)
     CAE_TAKE(part, real, (size_t) (nthreads - 1) * (2 * (size_t) B * H + H))
 #undef CAE_TAKE
-    (void) sz;
     return at;
+}
+
+/* Thread t's partial sums (t >= 1; thread 0 sums into h, g and c
+ * themselves): x W, then d_z W, then c, one after the other */
+static real *FN(partials)(const struct FN(cae_work) *w, int t, int B, int H)
+{
+    return w->part + (size_t) (t - 1) * (2 * (size_t) B * H + H);
 }
 
 static size_t FN(workspace_size)(int B, int V, int H, int nthreads)
@@ -298,7 +309,7 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
             const int t = THREAD, nt = THREADS;
             int v0, v1, j0, j1, i0, r;
             /* this thread's rows of W (whole blocks) and columns of h */
-            real *ht = t ? w.part + (size_t) (t - 1) * (2 * B * H + H) : w.h;
+            real *ht = t ? FN(partials)(&w, t, B, H) : w.h;
             real *gt = t ? ht + (size_t) B * H : w.g;
             real *ct = t ? gt + (size_t) B * H : w.c;
             cae_share(V, R, t, nt, &v0, &v1);
@@ -321,7 +332,7 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
 #pragma omp barrier
             /* the threads' partial sums, column by column; then h, m */
             for (int s = 1; s < nt; s++) {
-                const real *hs = w.part + (size_t) (s - 1) * (2 * B * H + H);
+                const real *hs = FN(partials)(&w, s, B, H);
                 const real *cs = hs + 2 * (size_t) B * H;
                 for (k = 0; k < B; k++)
                     for (int j = j0; j < j1; j++)
@@ -350,8 +361,8 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
 #pragma omp barrier
             /* d_z W summed over the threads, then d_h and b, eq. (8) */
             for (int s = 1; s < nt; s++) {
-                const real *gs = w.part + (size_t) (s - 1) * (2 * B * H + H)
-                                 + (size_t) B * H;
+                const real *gs = FN(partials)(&w, s, B, H) +
+                                 (size_t) B * H;
                 for (k = 0; k < B; k++)
                     for (int j = j0; j < j1; j++)
                         w.g[(size_t) k * H + j] += gs[(size_t) k * H + j];

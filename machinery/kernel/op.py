@@ -2,15 +2,17 @@
 
 ``cA.get_cost_updates`` (T.grad) and ``cA.get_fused_cost_updates`` (the
 gradient derived by hand) are the readable forms of the training step; this
-module computes the same step, the default of ``cA.build_training``, as one
-node of the graph with its own C code. Read those two first: the equation
-numbers (1)-(10) below are theirs.
+module computes the same step as one node of the graph with its own C++
+code (cae_step.cpp). ``steps.faster_equivalent`` puts it in place of the
+class's graph where that graph is the stock one. Read those first: the
+equation numbers (1)-(10) below are theirs; __init__.py maps the five
+forms of the step.
 
 Use it like get_cost_updates::
 
-    import cA_kernel
-    cost, updates = cA_kernel.get_cost_updates(ca, contraction_level=0.1,
-                                               learning_rate=0.01)
+    from machinery.kernel import op
+    cost, updates = op.get_cost_updates(ca, contraction_level=0.1,
+                                        learning_rate=0.01)
     train = theano.function([index], [T.mean(ca.L_rec), ca.L_jacob],
                             updates=updates, givens={ca.x: ...})
 
@@ -103,7 +105,7 @@ from ..backend import theano, T
 HERE = os.path.dirname(os.path.abspath(__file__))
 C_SOURCE = os.path.join(HERE, 'cae_step.cpp')
 
-# the two instantiations of cA_kernel.c: (dtype, C type, BLAS GEMM, the
+# the two instantiations of cae_step.cpp: (dtype, C type, BLAS GEMM, the
 # suffix of libm's functions)
 _REALS = [('float64', 'double', 'dgemm_', ''), ('float32', 'float', 'sgemm_',
                                                'f')]
@@ -309,7 +311,7 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         return args
 
     def c_code_cache_version(self):
-        # the C source's own hash: an edited cA_kernel.c is compiled anew
+        # the C++ source's own hash: an edited cae_step.cpp is compiled anew
         digest = hashlib.sha1(_c_source().encode()).hexdigest()[:12]
         return (1, digest) + tuple(backend.blas_header_version())
 
@@ -436,7 +438,7 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
     }
 
     /* rows per block: all of them at large minibatches, else as many as
-     * fit in BLOCK_BYTES (see cA_kernel.py) */
+     * fit in BLOCK_BYTES (see op.py) */
     R = %(block_rows)s;
     if (R <= 0) {
         R = B >= %(small_batch)s ? (int) V
