@@ -91,4 +91,4 @@ $(PEER_VENV)/.installed:
 	test ! -d $(PEER_VENV) || touch $@
 
 clean:
-	rm -rf $(VENV) $(VENV)-theano $(VENV)-pytensor $(PEER_VENV) cA_plots/*.png cA_plots/*.npz .pytest_cache
+	rm -rf $(VENV) $(VENV)-theano $(VENV)-pytensor $(PEER_VENV) $(VENV)*.lock cA_plots/*.png cA_plots/*.npz .pytest_cache

@@ -7,6 +7,7 @@ choice depends only on what the case puts there.
 import glob
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -46,7 +47,9 @@ def which(tmp_path, names, python=''):
                               capture_output=True, text=True).stdout.strip()
         if path and not (bin_dir / tool).exists():
             (bin_dir / tool).symlink_to(path)
-    env = {'PATH': str(bin_dir), 'HOME': str(tmp_path)}
+    # a .venv/ of its own, which none of these has made yet
+    env = {'PATH': str(bin_dir), 'HOME': str(tmp_path),
+           'VENV': str(tmp_path / 'venv')}
     return subprocess.run(['sh', SCRIPT, '--which', python], cwd=REPO,
                           env=env, capture_output=True, text=True)
 
@@ -120,3 +123,72 @@ def test_no_python_at_all_says_what_to_install(tmp_path):
     assert r.returncode == 2
     assert 'no Python 3.9 or newer found' in r.stderr
     assert 'python3.11-venv' in r.stderr
+
+
+# ---- a choice stays made; one make at a time sets up .venv/ -------------
+
+def made_with(venv, python):
+    """A .venv/ that python made, ready as venv.sh leaves one: its stamp
+    (the choice, then setup.cfg's checksum) and a bin/python."""
+    out = subprocess.run(
+        [python, '-c', 'import sys; v = sys.version_info; print("%d.%d.%d '
+         '%s" % (v[0], v[1], v[2], sys.executable))'],
+        capture_output=True, text=True, check=True).stdout.split()
+    version, executable = out
+    stack = 'theano' if version.split('.')[1] in ('9', '10', '11') \
+        else 'pytensor'
+    (venv / 'bin').mkdir(parents=True)
+    (venv / 'bin' / 'python').symlink_to(python)
+    checksum = subprocess.run('cksum < setup.cfg', shell=True, cwd=REPO,
+                              capture_output=True, text=True).stdout.strip()
+    (venv / '.stack').write_text('%s %s %s\n%s\n' % (executable, version,
+                                                     stack, checksum))
+    return version, stack
+
+
+def test_the_python_venv_was_made_with_stays_the_choice(tmp_path):
+    """make run PYTHON=python3.12, then a plain make test: the same
+    .venv/, though a 3.11 (which make would pick first) is on PATH."""
+    found = need(11, 12)
+    version, stack = made_with(tmp_path / 'venv', found[12])
+    r = which(tmp_path, {'python3.11': found[11]})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[1:] == [version, 'pytensor']
+
+
+def test_python_still_replaces_the_choice(tmp_path):
+    found = need(11, 12)
+    made_with(tmp_path / 'venv', found[12])
+    r = which(tmp_path, {'python3.12': found[12]}, python=found[11])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[2] == 'theano'
+
+
+def test_a_second_make_waits_for_the_first_and_says_so(tmp_path):
+    """The first holds the lock (here a real flock process); the second
+    says that it waits, then finds .venv/ ready and deletes nothing."""
+    found = need(11)
+    if subprocess.run(['sh', '-c', 'command -v flock'],
+                      capture_output=True).returncode != 0:
+        pytest.skip('no flock on this machine')
+    venv = tmp_path / 'venv'
+    made_with(venv, found[11])
+    lock = str(venv) + '.lock'
+    holder = subprocess.Popen(['flock', lock, 'sleep', '3'])
+    try:
+        while not os.path.exists(lock):
+            time.sleep(0.05)
+        time.sleep(0.3)  # for flock to take it
+        start = time.time()
+        r = subprocess.run(['sh', SCRIPT], cwd=REPO, capture_output=True,
+                           text=True, timeout=60,
+                           env=dict(os.environ, VENV=str(venv)))
+        waited = time.time() - start
+    finally:
+        holder.wait()
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith('another make is setting up')
+    assert 'is ready' in lines[1]
+    assert waited > 1
+    assert (venv / 'bin' / 'python').exists() and (venv / '.stack').exists()

@@ -4,15 +4,20 @@
 #   sh tools/venv.sh [PYTHON]          (what `make venv` runs)
 #   sh tools/venv.sh --which [PYTHON]  (print the choice, change nothing)
 #
-# Which Python: PYTHON when given; else the first of python3.11, python3.10
-# and python3.9 that runs, with the Theano-PyMC stack (the faithful port);
-# else the newest Python 3.12 or later that runs, with PyTensor. The stack
-# follows from the version: 3.9-3.11 Theano-PyMC, 3.12+ PyTensor.
+# Which Python: PYTHON when given; else the one .venv/ was made with, while
+# it still runs (a choice stays made until PYTHON names another); else the
+# first of python3.11, python3.10 and python3.9 that runs, with the
+# Theano-PyMC stack (the faithful port); else the newest Python 3.12 or
+# later that runs, with PyTensor. The stack follows from the version:
+# 3.9-3.11 Theano-PyMC, 3.12+ PyTensor.
 # Candidates come from PATH, then from pyenv's versions folder (pyenv's
 # shims refuse to run a version it has not selected).
 #
 # It prints one line saying which Python and which stack, rebuilds .venv/
-# when that choice changed, and reinstalls when setup.cfg changed. A missing
+# when PYTHON names another (saying what it replaces), and reinstalls when
+# setup.cfg changed. Setting up holds a lock ($VENV.lock, with flock): a
+# second make in the same folder says that it waits, then finds .venv/
+# ready; nothing deletes an environment another make is building. A missing
 # or unusable interpreter gets one `error:` line saying what to install,
 # and exit code 2.
 #
@@ -68,6 +73,16 @@ problem() {  # why the interpreter described by "$@" cannot be used, or nothing
     fi
 }
 
+kept_choice() {  # the description of the Python $VENV/ was made with, if it still serves
+    [ -f "$STAMP" ] && [ -x "$VENV/bin/python" ] || return 0
+    made_with=$(sed -n 1p "$STAMP" | cut -d' ' -f1)
+    [ -n "$made_with" ] || return 0
+    desc=$(describe "$made_with")
+    [ -n "$desc" ] && [ -z "$(problem $desc)" ] || return 0
+    [ -z "$WANT" ] || [ "$(stack_of "${desc%% *}")" = "$WANT" ] || return 0
+    echo "$desc"
+}
+
 newer() {  # is major.minor $1 newer than the one that starts description $2?
     [ -z "$2" ] || [ "$(echo "$1" | cut -d. -f2)" -gt \
                      "$(echo "$2" | cut -d' ' -f1 | cut -d. -f2)" ]
@@ -105,6 +120,15 @@ if [ "${1:-}" = --which ]; then
     which_only=yes
     shift
 fi
+if [ -z "$which_only" ] && command -v flock >/dev/null 2>&1; then
+    # one make at a time sets up $VENV/; the lock goes with the process
+    exec 9>"$VENV.lock"
+    if ! flock -n 9; then
+        echo "another make is setting up $VENV/ in this folder: waiting for it to finish"
+        flock 9
+    fi
+fi
+kept=''
 if [ -n "${1:-}" ]; then
     command -v "$1" >/dev/null 2>&1 || \
         fail "PYTHON=$1 is not a program on PATH or a path to one: give a Python 3.9 to 3.11 (Theano-PyMC) or 3.12 and newer (PyTensor), or leave PYTHON unset to pick one"
@@ -121,7 +145,12 @@ if [ -n "${1:-}" ]; then
     why=$(problem $d)
     [ -z "$why" ] || fail "$why"
 else
-    d=$(choose) || exit 2
+    d=$(kept_choice)
+    if [ -n "$d" ]; then
+        kept=" (the Python $VENV/ was made with; make PYTHON=... picks another)"
+    else
+        d=$(choose) || exit 2
+    fi
 fi
 set -- $d
 minor=$1 version=$2 python=$3
@@ -144,14 +173,14 @@ config=$(cksum < setup.cfg)
 if [ -f "$STAMP" ] && [ "$(sed -n 1p "$STAMP")" = "$choice" ] && \
    [ -x "$VENV/bin/python" ]; then
     if [ "$(sed -n 2p "$STAMP")" = "$config" ]; then
-        echo "Python $version ($python) with the $title stack: $VENV/ is ready"
+        echo "Python $version ($python) with the $title stack: $VENV/ is ready$kept"
         exit 0
     fi
     echo "Python $version ($python) with the $title stack: setup.cfg changed, updating $VENV/"
 else
     if [ -d "$VENV" ]; then
         before=$(sed -n 1p "$STAMP" 2>/dev/null | cut -d' ' -f2,3)
-        echo "Python $version ($python) with the $title stack: rebuilding $VENV/ (it was made for ${before:-another Python})"
+        echo "Python $version ($python) with the $title stack: rebuilding $VENV/, replacing the one made for ${before:-another Python or left unfinished}"
         rm -rf "$VENV"
     else
         echo "Python $version ($python) with the $title stack: setting up $VENV/ (a few minutes the first time)"
