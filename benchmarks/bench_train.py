@@ -1,7 +1,7 @@
 """Training speed: the port's steps on both stacks beside PyTorch, eager and
 compiled, on the real MNIST, with the machine's peak for scale.
 
-    make bench                                  # the full table (~25 min)
+    make bench                                  # the full table (its time: docs/performance.md)
     .venv/bin/python benchmarks/bench_train.py --batch-sizes 10 --rounds 1
     .venv/bin/python benchmarks/bench_train.py --pytensor-choices
 
@@ -17,7 +17,7 @@ Stacks: every environment of the repo that has one (.venv/ and
 when a Python for it is installed).
 
 Variants:
-    default       test_cA's step (cA.build_training): cA_kernel.CAEStep
+    default       test_cA's step (cA.build_training): the kernel, CAEStep
     unblocked     the same kernel with one block of all rows of W (each
                   pass one GEMM; what the blocks gain; not run by default)
     fused         cA.get_fused_cost_updates, the hand-derived step as a graph
@@ -27,6 +27,10 @@ Variants:
     plain         a plain auto-encoder built the same way as default: the
                   kernel at lambda = 0, no L_jacob asked for (so none of the
                   penalty is computed)
+    threads-1, threads-all
+                  the kernel forced to one thread, or to all the cores,
+                  where default chooses between the two as it runs (for
+                  the busy-machine table)
     torch         benchmarks/peer_torch.py, PyTorch eager (autograd and
                   torch.optim.SGD), in .venv-peer/
     torch.compile the same peer with --compile (TorchInductor)
@@ -39,6 +43,11 @@ divides it by the machine's peak: the fastest large matrix product
 computes here, measured at the start of the run. --pytensor-choices
 measures PyTensor's linkers and BLAS instead (C linker with MKL or
 OpenBLAS, Numba linker).
+
+A second table, the busy machine: the default step (batch 10, float64,
+the first stack), threads-1 and threads-all, each on the idle machine and
+beside one CPU-bound process (a Python loop, started before the run and
+ended after it), interleaved round after round (--busy-rounds, 0 skips it).
 
 Writes the table to stdout and every number to benchmarks/results/*.json.
 """
@@ -65,7 +74,7 @@ TITLES = {'theano': 'Theano-PyMC', 'pytensor': 'PyTensor', 'torch': 'PyTorch'}
 # how it grows with the batch)
 BLOCK_SECONDS = 0.4
 GUESS_MS = {'default': 0.6, 'unblocked': 0.7, 'fused': 1.5, 'tgrad': 2.0,
-            'plain': 0.5,
+            'plain': 0.5, 'threads-1': 0.9, 'threads-all': 0.6,
             'explicit': 20.0, 'torch': 2.0, 'torch.compile': 1.5}
 TORCH = ('torch', 'torch.compile')
 
@@ -98,7 +107,7 @@ def theano_worker(variant, batch_size, steps, blocks, clock=time.perf_counter):
     import numpy
     from machinery import backend
     import cA as cA_module
-    from machinery.kernel import op as cA_kernel
+    from machinery.kernel import op as kernel_op
     from machinery.backend import theano, T
     from logistic_sgd import load_data
 
@@ -115,8 +124,13 @@ def theano_worker(variant, batch_size, steps, blocks, clock=time.perf_counter):
         ca = cA_module.cA(numpy.random.RandomState(123), input=x,
                           n_visible=N_VISIBLE, n_hidden=N_HIDDEN)
         if variant == 'unblocked':
-            _, updates = cA_kernel.get_cost_updates(ca, 0.1, 0.01,
+            _, updates = kernel_op.get_cost_updates(ca, 0.1, 0.01,
                                                     block_rows=N_VISIBLE)
+            outputs = [T.mean(ca.L_rec), ca.L_jacob]
+        elif variant in ('threads-1', 'threads-all'):
+            threads = 1 if variant == 'threads-1' else os.cpu_count()
+            _, updates = kernel_op.get_cost_updates(ca, 0.1, 0.01,
+                                                    threads=threads)
             outputs = [T.mean(ca.L_rec), ca.L_jacob]
         elif variant == 'explicit':
             # the original's expression, with its fixed batch size
@@ -129,7 +143,7 @@ def theano_worker(variant, batch_size, steps, blocks, clock=time.perf_counter):
                 ca.params, T.grad(L_rec + 0.1 * L_jacob, ca.params))]
             outputs = [L_rec, L_jacob]
         else:  # plain: the kernel at lambda = 0, without L_jacob
-            _, updates = cA_kernel.get_cost_updates(ca, 0.0, 0.01)
+            _, updates = kernel_op.get_cost_updates(ca, 0.0, 0.01)
             outputs = [T.mean(ca.L_rec)]
         train = theano.function(
             [index], outputs, updates=updates,
@@ -314,6 +328,47 @@ def measure_peaks(pythons, peer_python, threads=0, cpu_time=False):
     return peaks
 
 
+BUSY_VARIANTS = ('default', 'threads-1', 'threads-all')
+BUSY_STEPS = 2048  # per block: two periods of the default's thread probes
+
+
+def busy_machine(stack, pythons, rounds, blocks):
+    """The busy-machine table: BUSY_VARIANTS at batch 10, float64, idle and
+    beside one CPU-bound process, interleaved; prints it, returns its
+    rows."""
+    print('measuring the busy machine...', file=sys.stderr, flush=True)
+    runs = {(v, busy): [] for busy in (False, True) for v in BUSY_VARIANTS}
+    for round_ in range(rounds):
+        for variant, busy in runs:
+            load = subprocess.Popen([sys.executable, '-c', 'while True: pass'
+                                     ]) if busy else None
+            try:
+                result = measure((stack, variant, 'float64', 10, ''), blocks,
+                                 pythons, None, BUSY_STEPS)
+            finally:
+                if load:
+                    load.kill()
+                    load.wait()
+            runs[(variant, busy)].append(result)
+            print('  round %d  %-11s %-5s %.3f ms' % (
+                round_ + 1, variant, 'busy' if busy else 'idle',
+                result['seconds_per_step'] * 1e3), file=sys.stderr,
+                flush=True)
+    rows = [{'variant': v, 'busy': busy, 'seconds_per_minibatch':
+             statistics.median(r['seconds_per_step'] for r in results),
+             'runs': results} for (v, busy), results in runs.items()]
+    print()
+    print('the busy machine: %s, batch 10, float64, ms per minibatch '
+          '(median of %d rounds); busy = one CPU-bound process beside it'
+          % (TITLES[stack], rounds))
+    print('%-12s %8s %8s' % ('step', 'idle', 'busy'))
+    for v in BUSY_VARIANTS:
+        idle, busy = [r['seconds_per_minibatch'] * 1e3 for r in rows
+                      if r['variant'] == v]
+        print('%-12s %8.3f %8.3f' % (v, idle, busy))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--variants',
@@ -359,6 +414,9 @@ def main():
                         help='where the JSON goes (default: benchmarks/'
                              'results/bench_train.json, or bench_pytensor_'
                              'choices.json)')
+    parser.add_argument('--busy-rounds', type=int, default=3,
+                        help='rounds of the busy-machine table (0: none; '
+                             'default: %(default)s)')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     parser.add_argument('--peak-worker', action='store_true',
                         help=argparse.SUPPRESS)
@@ -495,6 +553,11 @@ def main():
                 100 * extra))
             r['penalty_over_plain'] = extra
 
+    busy = []
+    if args.busy_rounds and not args.pytensor_choices and pythons:
+        busy = busy_machine(next(iter(pythons)), pythons, args.busy_rounds,
+                            args.blocks)
+
     name = ('bench_pytensor_choices.json' if args.pytensor_choices
             else 'bench_train.json')
     output = args.output or os.path.join(HERE, 'results', name)
@@ -512,7 +575,7 @@ def main():
                    'clock': 'cpu' if args.cpu_time else 'wall',
                    'blocks': args.blocks,
                    'minutes': (time.time() - started) / 60,
-                   'rows': rows}, f, indent=1)
+                   'rows': rows, 'busy_machine': busy}, f, indent=1)
     print('wrote %s' % os.path.relpath(output, REPO))
     return 0
 

@@ -35,7 +35,7 @@ def kind(node):
                 'Ger', 'CGer', 'Dot22Scalar'):
         return 'matrix products (BLAS)'
     if name == 'CAEStep':
-        return 'the kernel (cA_kernel.CAEStep)'
+        return 'the kernel (kernel_op.CAEStep)'
     if name in ('Elemwise', 'Composite') or 'Elemwise' in name:
         return 'elementwise'
     if name in ('Sum', 'CAReduce', 'Max', 'Mean'):

@@ -1,4 +1,4 @@
-"""The compiled SGD step (cA_kernel.CAEStep) against independent references:
+"""The compiled SGD step (machinery/kernel/op.py, CAEStep) against independent references:
 the T.grad step (cA.get_cost_updates), a plain NumPy step written here, and
 finite differences of the explicit cost; and how it composes with a graph.
 """
@@ -10,7 +10,7 @@ import pytest
 from machinery import backend
 from machinery.backend import theano, T
 import cA as cA_module
-from machinery.kernel import op as cA_kernel
+from machinery.kernel import op as kernel_op
 from cA import cA
 from conftest import (finite_difference_gradient, reference_cost,
                       run_script, sigmoid)
@@ -63,7 +63,7 @@ def compile_step(ca, method, lam, mode=None, **kwargs):
     """theano.function(x) -> [cost, mean L_rec, L_jacob] with the step's
     updates, by 'kernel' or 'T.grad'."""
     if method == 'kernel':
-        cost, updates = cA_kernel.get_cost_updates(ca, lam, LR, **kwargs)
+        cost, updates = kernel_op.get_cost_updates(ca, lam, LR, **kwargs)
     else:
         cost, updates = ca.get_cost_updates(lam, LR)
     return theano.function([ca.x], [cost, T.mean(ca.L_rec), ca.L_jacob],
@@ -72,7 +72,7 @@ def compile_step(ca, method, lam, mode=None, **kwargs):
 
 def kernel_nodes(f):
     return [node for node in f.maker.fgraph.toposort()
-            if isinstance(node.op, cA_kernel.CAEStep)]
+            if isinstance(node.op, kernel_op.CAEStep)]
 
 
 def runs_c_code(f):
@@ -80,7 +80,7 @@ def runs_c_code(f):
     vm = getattr(f, 'vm', None) or f.fn
     return [hasattr(thunk, 'cthunk') for node, thunk in
             zip(vm.nodes, vm.thunks)
-            if isinstance(node.op, cA_kernel.CAEStep)] == [True]
+            if isinstance(node.op, kernel_op.CAEStep)] == [True]
 
 
 def assert_step_close(before, after, reference, rtol):
@@ -103,16 +103,16 @@ def assert_step_close(before, after, reference, rtol):
 # blocks of W rows that do not divide n_visible (7 = 3 + 3 + 1, 50 = 4 x 12
 # + 2); a plain auto-encoder (lambda = 0); sizes a BLAS kernel splits; and
 # sizes with work for 3 threads (B n_visible n_hidden >= 3 x
-# cA_kernel.PARALLEL_WORK; as many as the machine has, at least 2 here),
+# kernel_op.PARALLEL_WORK; as many as the machine has, at least 2 here),
 # in blocks (301 rows in blocks of 18, shared by the threads; 400 = 399 +
 # 1: fewer blocks than 3 threads) and in whole-matrix passes (batch >=
-# cA_kernel.SMALL_BATCH).
+# kernel_op.SMALL_BATCH).
 CASES = [(4, 7, 5, 0.3, None), (1, 7, 5, 0.1, None), (5, 7, 5, 0.0, None),
          (4, 7, 5, 0.3, 3), (9, 50, 13, 0.2, 4), (3, 50, 37, 0.1, 1),
          (70, 33, 21, 0.1, None), (13, 61, 129, 0.5, 7),
          (12, 301, 900, 0.1, None), (10, 400, 800, 0.1, 399),
          (10, 400, 800, 0.0, 150), (100, 129, 250, 0.1, None)]
-assert all(n * v * h >= 3 * cA_kernel.PARALLEL_WORK
+assert all(n * v * h >= 3 * kernel_op.PARALLEL_WORK
            for n, v, h, _, _ in CASES[-4:])
 
 
@@ -172,8 +172,8 @@ def test_step_follows_finite_differences_of_the_explicit_cost():
 
 def test_c_code_equals_the_ops_numpy_perform(monkeypatch):
     calls = []
-    perform = cA_kernel.CAEStep.perform
-    monkeypatch.setattr(cA_kernel.CAEStep, 'perform',
+    perform = kernel_op.CAEStep.perform
+    monkeypatch.setattr(kernel_op.CAEStep, 'perform',
                         lambda *args: calls.append(1) or perform(*args))
     x = batch(6, n_visible=40)
     got = {}
@@ -210,7 +210,7 @@ def test_an_output_of_the_old_W_is_computed_before_the_step():
     in-place step changes it."""
     ca = small_model()
     W0 = ca.W.get_value()
-    cost, updates = cA_kernel.get_cost_updates(ca, 0.1, LR)
+    cost, updates = kernel_op.get_cost_updates(ca, 0.1, LR)
     f = theano.function([ca.x], [cost, ca.W * 2], updates=updates)
     assert [node.op.inplace for node in kernel_nodes(f)] == [True]
     _, doubled = f(batch(4))
@@ -225,7 +225,7 @@ def test_not_in_place_when_the_function_does_not_update_W():
     ca = small_model()
     before = values(ca)
     new_W, new_b, new_b_prime = [v for _, v in
-                                 cA_kernel.get_cost_updates(ca, 0.1, LR)[1]]
+                                 kernel_op.get_cost_updates(ca, 0.1, LR)[1]]
     f = theano.function([ca.x], [new_W, new_b, new_b_prime])
     assert [node.op.inplace for node in kernel_nodes(f)] == [False]
     for _ in range(2):  # the second call reuses the output arrays
@@ -256,7 +256,7 @@ def test_input_is_another_layers_output_and_W_is_shared_with_it():
                 W=layer.W, bhid=layer.b)
         assert ca.W is layer.W
         if method == 'kernel':
-            cost, updates = cA_kernel.get_cost_updates(ca, 0.2, LR)
+            cost, updates = kernel_op.get_cost_updates(ca, 0.2, LR)
         else:
             cost, updates = ca.get_cost_updates(0.2, LR)
         f = theano.function([x], cost, updates=updates)
@@ -277,7 +277,7 @@ def test_a_plain_autoencoder_whose_L_jacob_no_one_reads_skips_the_norms():
     for outputs in ('L_rec', 'both'):
         ca = small_model()
         before = values(ca)
-        cost, updates = cA_kernel.get_cost_updates(ca, 0.0, LR)
+        cost, updates = kernel_op.get_cost_updates(ca, 0.0, LR)
         wanted = [T.mean(ca.L_rec)] + ([ca.L_jacob] if outputs == 'both'
                                        else [])
         f = theano.function([ca.x], wanted, updates=updates)
@@ -294,7 +294,7 @@ def test_x_with_strided_rows_and_a_fortran_ordered_x():
     transposed array (the copy path) give the same step."""
     data = theano.shared(batch(8, n_visible=12, seed=6))
     ca = small_model()
-    cost, updates = cA_kernel.get_cost_updates(ca, 0.1, LR)
+    cost, updates = kernel_op.get_cost_updates(ca, 0.1, LR)
     f = theano.function([], cost, updates=updates,
                         givens={ca.x: data[:, 2:9]})
     got = [[f()] + values(ca)]
@@ -317,7 +317,7 @@ def test_bad_shapes_and_an_empty_minibatch_raise():
     with pytest.raises(ValueError, match='empty'):
         f(numpy.zeros((0, 7)))
     with pytest.raises(TypeError, match='one dtype'):
-        cA_kernel.CAEStep()(T.fmatrix(), ca.W, ca.b, ca.b_prime, 0.1, 0.1)
+        kernel_op.CAEStep()(T.fmatrix(), ca.W, ca.b, ca.b_prime, 0.1, 0.1)
 
 
 # ---- float32 ---------------------------------------------------------------
@@ -328,7 +328,7 @@ def test_float32_stays_float32_and_matches_float64(n, block_rows):
     got = {}
     for dtype in ('float32', 'float64'):
         ca = small_model(n_visible=40, n_hidden=30, dtype=dtype)
-        cost, updates = cA_kernel.get_cost_updates(ca, 0.2, LR,
+        cost, updates = kernel_op.get_cost_updates(ca, 0.2, LR,
                                                    block_rows=block_rows)
         assert all(v.type.dtype == dtype for _, v in updates)
         f = theano.function([ca.x], [cost, ca.L_rec, ca.L_jacob],
@@ -381,3 +381,29 @@ def test_the_default_compiles_the_kernel_for_the_stock_class():
     numpy.testing.assert_allclose(costs, expected[:2], rtol=1e-12)
     numpy.testing.assert_allclose(ca.W.get_value(), expected[2], rtol=1e-12,
                                   atol=1e-15)
+
+
+# ---- the number of threads does not change the result ------------------------
+
+@pytest.mark.skipif(not C_CODE, reason='the C code runs only with a BLAS')
+@pytest.mark.parametrize('n, n_visible, n_hidden, block_rows', [
+    (12, 301, 900, None), (10, 400, 800, 150), (10, 784, 500, None)])
+def test_any_number_of_threads_computes_the_same_bits(n, n_visible,
+                                                      n_hidden, block_rows):
+    """Forced to 1, 2 and 3 threads (at most: as many as the machine has),
+    and left to choose (which probes many threads and one within these 40
+    steps: PROBE_STEPS of each, alternating, at the start), the same 40
+    steps give the same bits."""
+    assert 2 * kernel_op.PROBE_STEPS < 40
+    data = batch(n * 40, n_visible, seed=5)
+    results = {}
+    for threads in (1, 2, 3, None):
+        ca = small_model(n_visible, n_hidden)
+        f = compile_step(ca, 'kernel', 0.1, threads=threads,
+                         block_rows=block_rows)
+        costs = [f(data[i * n:(i + 1) * n]) for i in range(40)]
+        results[threads] = (numpy.array(costs), values(ca))
+    for threads in (2, 3, None):
+        numpy.testing.assert_array_equal(results[threads][0], results[1][0])
+        for a, b in zip(results[threads][1], results[1][1]):
+            numpy.testing.assert_array_equal(a, b)

@@ -18,12 +18,13 @@
  * Fortran interface that blas_header_text() declares.
  *
  * Threads (OpenMP; one thread where the compiler has none): at small
- * minibatches the threads split W by rows, each walking its own blocks
- * with single-threaded GEMMs (a BLAS called inside a parallel region runs
- * on one thread), and the partial sums of x W, c and d_z W are added up
- * between the passes; at large minibatches each pass is one GEMM that the
- * BLAS spreads over the cores itself, and the threads share the loops
- * between the GEMMs.
+ * minibatches W is cut by rows into CHUNKS fixed chunks, which the threads
+ * share, each walking its chunks' blocks with single-threaded GEMMs (a
+ * BLAS called inside a parallel region runs on one thread); the chunks'
+ * partial sums of x W, c and d_z W are added up between the passes, in
+ * chunk order, so that the result is the same for any number of threads.
+ * At large minibatches each pass is one GEMM that the BLAS spreads over the
+ * cores itself, and the threads share the loops between the GEMMs.
  */
 
 /* ---- row-major GEMM on a column-major BLAS -------------------------------
@@ -84,13 +85,11 @@ static void FN(add_squares)(const real *W, int H, int i0, int i1, int j0,
 }
 
 /* Columns j0..j1 of the hidden layer: h = s(x W + b), eq. (1), in place of
- * x W; m[j] = mean_k (h_kj (1 - h_kj))^2, eq. (9). Returns sum_j m_j c_j,
- * this range's share of L_jacob, eq. (5) (0 when c is NULL). */
-static double FN(hidden)(int B, int H, real *h, const real *b,
-                         const real *c, real *m, int j0, int j1)
+ * x W; m[j] = mean_k (h_kj (1 - h_kj))^2, eq. (9). */
+static void FN(hidden)(int B, int H, real *h, const real *b, real *m,
+                       int j0, int j1)
 {
     const real inv_B = (real) 1 / B;
-    double L_jacob = 0;
     int j, k;
     for (j = j0; j < j1; j++)
         m[j] = 0;
@@ -104,12 +103,8 @@ static double FN(hidden)(int B, int H, real *h, const real *b,
             m[j] += s * s;
         }
     }
-    for (j = j0; j < j1; j++) {
+    for (j = j0; j < j1; j++)
         m[j] *= inv_B;
-        if (c)
-            L_jacob += (double) m[j] * c[j];
-    }
-    return L_jacob;
 }
 
 /* Columns i0..i1 of the reconstruction, eqs. (3), (4), (7): d holds
@@ -205,6 +200,12 @@ static void cae_share(int n, int unit, int t, int nt, int *lo, int *hi)
  * that no two threads write to one line. */
 #define COLS 16
 
+/* At small minibatches the rows of W are cut into CHUNKS fixed chunks, each
+ * with its own partial sums, added up in chunk order whatever the number of
+ * threads that computed them: the step's result does not depend on how
+ * many threads ran it (so op.py may pick the number per step). */
+#define CHUNKS 8
+
 #ifdef _OPENMP
 #define THREAD omp_get_thread_num()
 #define THREADS omp_get_num_threads()
@@ -222,7 +223,7 @@ static void cae_share(int n, int unit, int t, int nt, int *lo, int *hi)
  * lam, eta: the contraction level lambda and the learning rate.
  * L_rec: (B,) out, each example's reconstruction cross-entropy, eq. (4).
  * L_jacob: out, ||J(x)||_F^2 averaged over the minibatch, eq. (5).
- * work:  FN(workspace_size)(B, V, H, nthreads) bytes.
+ * work:  FN(workspace_size)(B, V, H) bytes.
  * norms: compute the column norms c and L_jacob even when lam = 0 (the
  *        log shows the Jacobian's norm; a plain auto-encoder whose L_jacob
  *        nobody reads skips them: L_jacob is then NaN).
@@ -241,14 +242,13 @@ struct FN(cae_work) {
     real *c;        /* (H,): c_j = sum_i W_ij^2                        (5) */
     real *m;        /* (H,): m_j = mean_k s_kj^2                       (9) */
     real *sum;      /* (max(H, V),): the bias gradients               (10) */
-    double *L_rec;  /* (nthreads, B): each thread's share of L_rec     (4) */
-    double *L_jacob;    /* (nthreads,): each thread's share of L_jacob (5) */
-    real *part;     /* (nthreads - 1, 2 B H + H): the other threads' partial
-                       x W, d_z W and c (blocked passes only) */
+    double *L_rec;  /* (CHUNKS, B): each chunk's share of L_rec        (4) */
+    real *part;     /* (CHUNKS - 1, 2 B H + H): the partial x W, d_z W and c
+                       of chunks 1.. (chunk 0's are h, g and c) */
 };
 
 static size_t FN(cae_carve)(struct FN(cae_work) *w, char *base, int B,
-                            int V, int H, int nthreads)
+                            int V, int H)
 {
     size_t at = 0;
 #define CAE_TAKE(field, type, count)                                     \
@@ -260,24 +260,23 @@ static size_t FN(cae_carve)(struct FN(cae_work) *w, char *base, int B,
     CAE_TAKE(c, real, H)
     CAE_TAKE(m, real, H)
     CAE_TAKE(sum, real, H > V ? H : V)
-    CAE_TAKE(L_rec, double, (size_t) nthreads * B)
-    CAE_TAKE(L_jacob, double, nthreads)
-    CAE_TAKE(part, real, (size_t) (nthreads - 1) * (2 * (size_t) B * H + H))
+    CAE_TAKE(L_rec, double, (size_t) CHUNKS * B)
+    CAE_TAKE(part, real, (size_t) (CHUNKS - 1) * (2 * (size_t) B * H + H))
 #undef CAE_TAKE
     return at;
 }
 
-/* Thread t's partial sums (t >= 1; thread 0 sums into h, g and c
+/* Chunk c's partial sums (c >= 1; chunk 0 sums into h, g and c
  * themselves): x W, then d_z W, then c, one after the other */
-static real *FN(partials)(const struct FN(cae_work) *w, int t, int B, int H)
+static real *FN(partials)(const struct FN(cae_work) *w, int c, int B, int H)
 {
-    return w->part + (size_t) (t - 1) * (2 * (size_t) B * H + H);
+    return w->part + (size_t) (c - 1) * (2 * (size_t) B * H + H);
 }
 
-static size_t FN(workspace_size)(int B, int V, int H, int nthreads)
+static size_t FN(workspace_size)(int B, int V, int H)
 {
     struct FN(cae_work) w;
-    return FN(cae_carve)(&w, NULL, B, V, H, nthreads) + 64;
+    return FN(cae_carve)(&w, NULL, B, V, H) + 64;
 }
 
 static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
@@ -291,48 +290,59 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
     const real q = 2 * eta * lam;       /* and in (9) */
     int k;
     /* the workspace from its first cache line on */
-    FN(cae_carve)(&w, (char *) (((size_t) work + 63) / 64 * 64), B, V, H,
-                  nthreads);
+    FN(cae_carve)(&w, (char *) (((size_t) work + 63) / 64 * 64), B, V, H);
     norms = norms || penalty;
     if (R >= V)
         R = V;
-    for (k = 0; k < nthreads * B; k++)
+    for (k = 0; k < CHUNKS * B; k++)
         w.L_rec[k] = 0;
-    for (k = 0; k < nthreads; k++)
-        w.L_jacob[k] = 0;
 
     if (R < V) {
-        /* ---- small minibatches: W by blocks of rows, split among the
-         * threads; one parallel region, with barriers between passes */
+        /* ---- small minibatches: W by blocks of rows, in CHUNKS fixed
+         * chunks, chunk c on thread c % nt; one parallel region, with
+         * barriers between passes; the chunks' partial sums are added up
+         * column by column, in chunk order */
+#ifdef _OPENMP
+        /* the BLAS must run on one thread here, as it does inside a
+         * parallel region of several: a team of one is not such a region,
+         * and a BLAS on several threads may add up a product in another
+         * order (MKL and OpenMP OpenBLAS take their count from this) */
+        const int outer_threads = omp_get_max_threads();
+        if (nthreads > CHUNKS)
+            nthreads = CHUNKS;
+        if (nthreads == 1)
+            omp_set_num_threads(1);
+#endif
 #pragma omp parallel num_threads(nthreads)
         {
             const int t = THREAD, nt = THREADS;
-            int v0, v1, j0, j1, i0, r;
-            /* this thread's rows of W (whole blocks) and columns of h */
-            real *ht = t ? FN(partials)(&w, t, B, H) : w.h;
-            real *gt = t ? ht + (size_t) B * H : w.g;
-            real *ct = t ? gt + (size_t) B * H : w.c;
-            cae_share(V, R, t, nt, &v0, &v1);
+            int c, v0, v1, j0, j1, i0, r;
             cae_share(H, COLS, t, nt, &j0, &j1);
 
-            /* pass 1: ht = x[:, rows] W[rows, :], ct = their squares */
-            for (int j = 0; j < H; j++)
-                ct[j] = 0;
-            if (v0 == v1)
-                for (size_t e = 0; e < (size_t) B * H; e++)
-                    ht[e] = 0;
-            for (i0 = v0; i0 < v1; i0 += R) {
-                const real *Wb = W + (size_t) i0 * H;
-                r = v1 - i0 < R ? v1 - i0 : R;
-                FN(gemm_rows)('N', 'N', B, H, r, 1, x + i0, ldx, Wb, H,
-                              i0 > v0 ? 1 : 0, ht, H);
-                if (norms)
-                    FN(add_squares)(Wb, H, 0, r, 0, H, ct);
+            /* pass 1: h_c = x[:, rows] W[rows, :] and c_c = their squares,
+             * for each chunk's rows */
+            for (c = t; c < CHUNKS; c += nt) {
+                real *hc = c ? FN(partials)(&w, c, B, H) : w.h;
+                real *cc = c ? hc + 2 * (size_t) B * H : w.c;
+                cae_share(V, R, c, CHUNKS, &v0, &v1);
+                for (int j = 0; j < H; j++)
+                    cc[j] = 0;
+                if (v0 == v1)
+                    for (size_t e = 0; e < (size_t) B * H; e++)
+                        hc[e] = 0;
+                for (i0 = v0; i0 < v1; i0 += R) {
+                    const real *Wb = W + (size_t) i0 * H;
+                    r = v1 - i0 < R ? v1 - i0 : R;
+                    FN(gemm_rows)('N', 'N', B, H, r, 1, x + i0, ldx, Wb, H,
+                                  i0 > v0 ? 1 : 0, hc, H);
+                    if (norms)
+                        FN(add_squares)(Wb, H, 0, r, 0, H, cc);
+                }
             }
 #pragma omp barrier
-            /* the threads' partial sums, column by column; then h, m */
-            for (int s = 1; s < nt; s++) {
-                const real *hs = FN(partials)(&w, s, B, H);
+            /* the chunks' partial sums, this thread's columns; then h, m */
+            for (c = 1; c < CHUNKS; c++) {
+                const real *hs = FN(partials)(&w, c, B, H);
                 const real *cs = hs + 2 * (size_t) B * H;
                 for (k = 0; k < B; k++)
                     for (int j = j0; j < j1; j++)
@@ -340,48 +350,58 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
                 for (int j = j0; j < j1; j++)
                     w.c[j] += cs[j];
             }
-            w.L_jacob[t] = FN(hidden)(B, H, w.h, b, norms ? w.c : NULL, w.m,
-                                      j0, j1);
+            FN(hidden)(B, H, w.h, b, w.m, j0, j1);
 #pragma omp barrier
             /* pass 2: for each block, a' = h W^T there, then d_z, then
-             * gt += d_z[:, block] W[block, :] while the block is in cache */
-            if (v0 == v1)
-                for (size_t e = 0; e < (size_t) B * H; e++)
-                    gt[e] = 0;
-            for (i0 = v0; i0 < v1; i0 += R) {
-                const real *Wb = W + (size_t) i0 * H;
-                r = v1 - i0 < R ? v1 - i0 : R;
-                FN(gemm_rows)('N', 'T', B, r, H, 1, w.h, H, Wb, H, 0,
-                              w.d + i0, V);
-                FN(visible)(B, V, x, ldx, w.d, bp, i0, i0 + r,
-                            w.L_rec + (size_t) t * B);
-                FN(gemm_rows)('N', 'N', B, H, r, 1, w.d + i0, V, Wb, H,
-                              i0 > v0 ? 1 : 0, gt, H);
+             * g_c += d_z[:, block] W[block, :] while the block is in cache */
+            for (c = t; c < CHUNKS; c += nt) {
+                real *gc = c ? FN(partials)(&w, c, B, H) + (size_t) B * H
+                             : w.g;
+                cae_share(V, R, c, CHUNKS, &v0, &v1);
+                if (v0 == v1)
+                    for (size_t e = 0; e < (size_t) B * H; e++)
+                        gc[e] = 0;
+                for (i0 = v0; i0 < v1; i0 += R) {
+                    const real *Wb = W + (size_t) i0 * H;
+                    r = v1 - i0 < R ? v1 - i0 : R;
+                    FN(gemm_rows)('N', 'T', B, r, H, 1, w.h, H, Wb, H, 0,
+                                  w.d + i0, V);
+                    FN(visible)(B, V, x, ldx, w.d, bp, i0, i0 + r,
+                                w.L_rec + (size_t) c * B);
+                    FN(gemm_rows)('N', 'N', B, H, r, 1, w.d + i0, V, Wb, H,
+                                  i0 > v0 ? 1 : 0, gc, H);
+                }
             }
 #pragma omp barrier
-            /* d_z W summed over the threads, then d_h and b, eq. (8) */
-            for (int s = 1; s < nt; s++) {
-                const real *gs = FN(partials)(&w, s, B, H) +
-                                 (size_t) B * H;
+            /* d_z W summed over the chunks, then d_h and b, eq. (8) */
+            for (c = 1; c < CHUNKS; c++) {
+                const real *gs = FN(partials)(&w, c, B, H) + (size_t) B * H;
                 for (k = 0; k < B; k++)
                     for (int j = j0; j < j1; j++)
                         w.g[(size_t) k * H + j] += gs[(size_t) k * H + j];
             }
             FN(delta_hidden)(B, H, w.g, w.h, w.c, p, eta, b, w.sum, j0, j1);
 #pragma omp barrier
-            /* pass 3: this thread's rows of W, eq. (9), and of b' */
-            for (i0 = v0; i0 < v1; i0 += R) {
-                real *Wb = W + (size_t) i0 * H;
-                r = v1 - i0 < R ? v1 - i0 : R;
-                if (penalty)
-                    FN(scale_rows)(H, W, w.m, q, i0, i0 + r);
-                FN(visible_bias)(B, V, w.d, eta, bp, w.sum, i0, i0 + r);
-                FN(gemm_rows)('T', 'N', r, H, B, -eta, x + i0, ldx, w.g, H,
-                              1, Wb, H);
-                FN(gemm_rows)('T', 'N', r, H, B, -eta, w.d + i0, V, w.h, H,
-                              1, Wb, H);
+            /* pass 3: each chunk's rows of W, eq. (9), and of b' */
+            for (c = t; c < CHUNKS; c += nt) {
+                cae_share(V, R, c, CHUNKS, &v0, &v1);
+                for (i0 = v0; i0 < v1; i0 += R) {
+                    real *Wb = W + (size_t) i0 * H;
+                    r = v1 - i0 < R ? v1 - i0 : R;
+                    if (penalty)
+                        FN(scale_rows)(H, W, w.m, q, i0, i0 + r);
+                    FN(visible_bias)(B, V, w.d, eta, bp, w.sum, i0, i0 + r);
+                    FN(gemm_rows)('T', 'N', r, H, B, -eta, x + i0, ldx, w.g,
+                                  H, 1, Wb, H);
+                    FN(gemm_rows)('T', 'N', r, H, B, -eta, w.d + i0, V, w.h,
+                                  H, 1, Wb, H);
+                }
             }
         }
+#ifdef _OPENMP
+        if (nthreads == 1)
+            omp_set_num_threads(outer_threads);
+#endif
     } else {
         /* ---- large minibatches: each pass one GEMM over all of W, which
          * the BLAS spreads over the cores; the loops in between are shared
@@ -395,16 +415,18 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
                 w.c[j] = 0;
             if (norms)
                 FN(add_squares)(W, H, 0, V, j0, j1, w.c);
-            w.L_jacob[THREAD] = FN(hidden)(B, H, w.h, b,
-                                           norms ? w.c : NULL, w.m, j0, j1);
+            FN(hidden)(B, H, w.h, b, w.m, j0, j1);
         }
         FN(gemm_rows)('N', 'T', B, V, H, 1, w.h, H, W, H, 0, w.d, V);
 #pragma omp parallel num_threads(nthreads)
         {
-            int i0, i1;
-            cae_share(V, COLS, THREAD, THREADS, &i0, &i1);
-            FN(visible)(B, V, x, ldx, w.d, bp, i0, i1,
-                        w.L_rec + (size_t) THREAD * B);
+            /* by chunks of columns, each with its share of L_rec */
+            for (int c = THREAD; c < CHUNKS; c += THREADS) {
+                int i0, i1;
+                cae_share(V, COLS, c, CHUNKS, &i0, &i1);
+                FN(visible)(B, V, x, ldx, w.d, bp, i0, i1,
+                            w.L_rec + (size_t) c * B);
+            }
         }
         FN(gemm_rows)('N', 'N', B, H, V, 1, w.d, V, W, H, 0, w.g, H);
 #pragma omp parallel num_threads(nthreads)
@@ -422,17 +444,20 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
         FN(gemm_rows)('T', 'N', V, H, B, -eta, w.d, V, w.h, H, 1, W, H);
     }
 
-    /* the threads' shares of L_rec and L_jacob */
-    {
+    /* the shares of L_rec, in a fixed order; L_jacob = sum_j m_j c_j,
+     * eq. (5), in column order */
+    for (k = 0; k < B; k++) {
+        double acc = 0;
+        for (int s = 0; s < CHUNKS; s++)
+            acc += w.L_rec[(size_t) s * B + k];
+        L_rec[k] = (real) acc;
+    }
+    if (norms) {
         double L_jacob_sum = 0;
-        for (k = 0; k < B; k++) {
-            double acc = 0;
-            for (int t = 0; t < nthreads; t++)
-                acc += w.L_rec[(size_t) t * B + k];
-            L_rec[k] = (real) acc;
-        }
-        for (int t = 0; t < nthreads; t++)
-            L_jacob_sum += w.L_jacob[t];
-        *L_jacob = norms ? (real) L_jacob_sum : (real) NAN;
+        for (int j = 0; j < H; j++)
+            L_jacob_sum += (double) w.m[j] * w.c[j];
+        *L_jacob = (real) L_jacob_sum;
+    } else {
+        *L_jacob = (real) NAN;
     }
 }

@@ -51,12 +51,24 @@ B multiply-adds per product and the GEMMs dominate: then one block of all
 V rows makes each pass a single large GEMM.
 
 Threads (OpenMP, as many as it has cores for, one per 2^20 multiply-adds
-of a product): at small minibatches the threads split W by rows, each
-walking its own blocks with single-threaded GEMMs, and the partial sums
-of x W, c and d_z W are added up between the passes; at large ones the
-BLAS spreads each pass's GEMM over the cores and the threads share the
-loops in between. backend.py makes MKL take its threads from the same
-OpenMP runtime (GNU's), so that the two do not compete for the cores.
+of a product): at small minibatches W is cut by rows into a fixed number
+of chunks (cae_step.cpp's CHUNKS), which the threads share, each walking
+its chunks' blocks with single-threaded GEMMs; the chunks' partial sums of
+x W, c and d_z W are added up between the passes in chunk order, so that
+the step computes the same numbers, to the bit, whatever the number of
+threads. At large ones the BLAS spreads each pass's GEMM over the cores
+and the threads share the loops in between. backend.py makes MKL take its
+threads from the same OpenMP runtime (GNU's), so that the two do not
+compete for the cores.
+
+Threads pay only when the cores are free: beside another busy program, a
+step that waits at a barrier for a thread that has no core can be slower
+than one thread (docs/performance.md has the measurements). So at small
+minibatches the step measures: every
+PROBE_EVERY steps, PROBE_STEPS steps with all the threads, then as many
+with one, are timed with the monotonic clock, and the faster is kept until
+the next probe. Since the result does not depend on the number of threads, neither
+does the run.
 
 The logistic sigmoid and the softplus of a' come from one exp and one
 log1p per pixel: with e = exp(-|a|),  s(a) = 1/(1+e) for a >= 0 and
@@ -120,10 +132,27 @@ SMALL_BATCH = 64
 # cores OpenMP has: with less work each, waking and waiting for the threads
 # costs more than they save (batch 10 on 784 x 500: 3 threads at most).
 PARALLEL_WORK = 1 << 20
+# At small minibatches, whether those threads pay is measured as the run
+# goes: every PROBE_EVERY steps, PROBE_STEPS steps with them, then as many
+# with one thread, and the faster is kept (see "Threads" above).
+PROBE_EVERY = 1024
+PROBE_STEPS = 8
 
 
 # C: where an output W, b or b' goes
 OUTPUT_HELPER = r"""
+/* the median of n values (sorted in place; n small) */
+static double cae_median(double *v, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && v[k - 1] > v[k]; k--) {
+            double t = v[k];
+            v[k] = v[k - 1];
+            v[k - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* *out becomes `in` itself when the Op is in place and `in` can be updated
  * there (C-contiguous, aligned, writeable); else a copy of `in`, in the
  * previous call's output array when that fits. 0 on success. */
@@ -170,14 +199,20 @@ class CAEStep(backend.COp):
     is 0. The in-place rewrite turns it off for a plain auto-encoder whose
     L_jacob no one uses, which then skips the penalty entirely (L_jacob is
     NaN); with lambda > 0 the step needs the norms anyway.
+    threads: None lets the step choose, at small minibatches, between all
+    the threads that pay and one, by timing both now and then (see "Threads"
+    in the module docstring); a number forces that many (at most), for the
+    tests and the benchmark. The result does not depend on it.
     """
 
-    __props__ = ('inplace', 'block_rows', 'norms')
+    __props__ = ('inplace', 'block_rows', 'norms', 'threads')
 
-    def __init__(self, inplace=False, block_rows=None, norms=True):
+    def __init__(self, inplace=False, block_rows=None, norms=True,
+                 threads=None):
         self.inplace = inplace
         self.block_rows = block_rows
         self.norms = norms
+        self.threads = threads
         if inplace:
             self.destroy_map = {0: [1], 1: [2], 2: [3]}
 
@@ -289,7 +324,8 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         return '\n'.join(code)
 
     def c_headers(self, **kwargs):
-        return ['<limits.h>', '<math.h>', '<stdlib.h>', '<string.h>']
+        return ['<limits.h>', '<math.h>', '<stdlib.h>', '<string.h>',
+                '<time.h>']
 
     def c_libraries(self, **kwargs):
         return backend.blas_ldflags() + ['m']
@@ -311,17 +347,26 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         return args
 
     def c_code_cache_version(self):
-        # the C++ source's own hash: an edited cae_step.cpp is compiled anew
-        digest = hashlib.sha1(_c_source().encode()).hexdigest()[:12]
-        return (1, digest) + tuple(backend.blas_header_version())
+        # the hash of the C++ source and of this file (which writes the C of
+        # c_code): an edit to either is compiled anew
+        with open(os.path.abspath(__file__)) as f:
+            digest = hashlib.sha1((_c_source() + f.read()).encode())
+        return (2, digest.hexdigest()[:12]) + \
+            tuple(backend.blas_header_version())
 
     def c_support_code_struct(self, node, name):
         # the workspace, kept between calls (allocating it each call would
-        # cost page faults at large minibatches)
-        return 'void *work_%(name)s; size_t work_bytes_%(name)s;' % locals()
+        # cost page faults at large minibatches); and what the choice of
+        # threads has measured (calls so far, the probes' seconds with many
+        # threads and with one, the choice)
+        steps = PROBE_STEPS
+        return ('void *work_%(name)s; size_t work_bytes_%(name)s;\n'
+                'long calls_%(name)s; double probe_%(name)s[2][%(steps)d];\n'
+                'int alone_%(name)s;' % locals())
 
     def c_init_code_struct(self, node, name, sub):
-        return 'work_%(name)s = NULL; work_bytes_%(name)s = 0;' % locals()
+        return ('work_%(name)s = NULL; work_bytes_%(name)s = 0;\n'
+                'calls_%(name)s = 0; alone_%(name)s = 0;' % locals())
 
     def c_cleanup_code_struct(self, node, name):
         return 'free(work_%(name)s);' % locals()
@@ -342,6 +387,8 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         block_rows = self.block_rows or 0
         block_bytes, small_batch = BLOCK_BYTES, SMALL_BATCH
         parallel_work = PARALLEL_WORK
+        threads = self.threads or 0
+        probe_every, probe_steps = PROBE_EVERY, PROBE_STEPS
         fail = sub['fail']
         return r"""
 {
@@ -351,8 +398,9 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
     const npy_intp elsize = sizeof(%(real)s);
     PyArrayObject *x_rows = NULL;
     npy_intp ldx;
-    int R, nthreads = 1;
+    int R, nthreads = 1, probing;
     size_t bytes;
+    struct timespec started;
 
     if (PyArray_DIMS(%(x)s)[1] != V || PyArray_DIMS(%(b)s)[0] != H ||
         PyArray_DIMS(%(bp)s)[0] != V) {
@@ -423,9 +471,11 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         nthreads = omp_get_max_threads();
         if (nthreads > most)
             nthreads = most < 1 ? 1 : (int) most;
+        if (%(threads)s > 0 && nthreads > %(threads)s)
+            nthreads = %(threads)s;
     }
 #endif
-    bytes = workspace_size_%(dtype)s(B, V, H, nthreads);
+    bytes = workspace_size_%(dtype)s(B, V, H);
     if (bytes > work_bytes_%(name)s) {
         free(work_%(name)s);
         work_%(name)s = malloc(bytes);
@@ -451,6 +501,26 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
     if (R < 1)
         R = 1;
 
+    /* at small minibatches, threads only where they pay: every
+     * PROBE_EVERY steps, PROBE_STEPS steps with nthreads then PROBE_STEPS
+     * with one are timed (but the first of each, which wakes or lets go
+     * the threads); the faster is kept until the next probe (with another
+     * busy program, one thread can be the faster) */
+    probing = 0;
+    if (%(threads)s == 0 && nthreads > 1 && R < V) {
+        long phase = calls_%(name)s %% %(probe_every)s;
+        if (phase < 2 * %(probe_steps)s) {
+            probing = phase < %(probe_steps)s ? 1 : 2;  /* 1 many, 2 one */
+            if (phase %% %(probe_steps)s == 0)
+                probing = -probing;                  /* not timed */
+        }
+        if (probing == 2 || probing == -2 ||
+                (!probing && alone_%(name)s))
+            nthreads = 1;
+        calls_%(name)s++;
+        clock_gettime(CLOCK_MONOTONIC, &started);
+    }
+
     cae_sgd_step_%(dtype)s((int) B, (int) V, (int) H,
         (const %(real)s *) PyArray_DATA(x_rows), (int) ldx,
         (%(real)s *) PyArray_DATA(%(W_out)s),
@@ -462,6 +532,21 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         (%(real)s *) PyArray_DATA(%(L_jacob)s),
         work_%(name)s, %(norms)s, R, nthreads);
     Py_DECREF(x_rows);
+
+    if (probing > 0) {
+        /* the step's seconds; after the last probe, the medians decide */
+        struct timespec ended;
+        long phase = (calls_%(name)s - 1) %% %(probe_every)s;
+        clock_gettime(CLOCK_MONOTONIC, &ended);
+        probe_%(name)s[probing - 1][phase %% %(probe_steps)s] =
+            (ended.tv_sec - started.tv_sec) +
+            1e-9 * (ended.tv_nsec - started.tv_nsec);
+        if (phase == 2 * %(probe_steps)s - 1)
+            alone_%(name)s = cae_median(probe_%(name)s[1] + 1,
+                                        %(probe_steps)s - 1) <
+                             cae_median(probe_%(name)s[0] + 1,
+                                        %(probe_steps)s - 1);
+    }
 }
 """ % locals()
 
@@ -476,6 +561,7 @@ def _make_inplace(fgraph, node):
     unused = not fgraph.clients[node.outputs[4]]
     zero = isinstance(lam, T.TensorConstant) and numpy.all(lam.data == 0)
     new_op = CAEStep(inplace=True, block_rows=op.block_rows,
+                     threads=op.threads,
                      norms=op.norms and not (unused and zero))
     return new_op(*node.inputs, return_list=True)
 
@@ -483,7 +569,8 @@ def _make_inplace(fgraph, node):
 backend.register_inplace_rewrite('cae_step_inplace', CAEStep, _make_inplace)
 
 
-def get_cost_updates(ca, contraction_level, learning_rate, block_rows=None):
+def get_cost_updates(ca, contraction_level, learning_rate, block_rows=None,
+                     threads=None):
     """The cost of eq. (6) and the SGD step of cA.get_cost_updates, by one
     CAEStep node. Sets ca.L_rec (batch,) and ca.L_jacob (a scalar) as
     get_cost_updates does; returns (cost, updates)."""
@@ -491,7 +578,8 @@ def get_cost_updates(ca, contraction_level, learning_rate, block_rows=None):
     lam, eta = [T.constant(v, dtype=dtype)
                 if not isinstance(v, T.Variable) else v
                 for v in (contraction_level, learning_rate)]
-    W, b, b_prime, L_rec, L_jacob = CAEStep(block_rows=block_rows)(
+    W, b, b_prime, L_rec, L_jacob = CAEStep(block_rows=block_rows,
+                                            threads=threads)(
         ca.x, ca.W, ca.b, ca.b_prime, lam, eta)
     ca.L_rec, ca.L_jacob = L_rec, L_jacob
     cost = T.mean(L_rec) + lam * L_jacob
