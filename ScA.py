@@ -50,8 +50,8 @@ import sys
 import time
 
 if __name__ == '__main__':
-    from machinery import ctrl_c_ends_the_process
-    ctrl_c_ends_the_process()
+    from machinery import start_script
+    start_script(__file__)
 
 # the stack first: without one, this says what to do
 from machinery import backend
@@ -177,16 +177,18 @@ class ScA(object):
         gradient: the step, as in cA.build_training: 'auto' trains the
         graph of cA.get_cost_updates, which the kernel replaces only where
         it is the stock graph; 'T.grad', 'fused' and 'kernel' force one
-        (machinery/kernel/steps.py). self.step says which was compiled.
+        (machinery/kernel/steps.py). self.steps says, per layer, which
+        step was compiled and why.
         """
         index = T.lscalar('index')
-        functions = []
+        functions, self.steps = [], []
         for ca in self.cA_layers:
             cost, updates = ca.get_cost_updates(
                 contraction_level=contraction_level,
                 learning_rate=learning_rate)
-            updates, self.step = steps.faster_equivalent(
+            updates, step = steps.faster_equivalent(
                 ca, cost, updates, contraction_level, learning_rate, gradient)
+            self.steps.append(step)
             L_rec = T.mean(ca.L_rec)
             functions.append(theano.function(
                 [index], [L_rec + contraction_level * ca.L_jacob, L_rec,
@@ -255,6 +257,9 @@ def pretrain_layers(sca, train_set_x, batch_size, epochs, contraction_level,
     functions = sca.pretraining_functions(
         train_set_x, batch_size, contraction_level=contraction_level,
         learning_rate=learning_rate, order=order, gradient=gradient)
+    for k, step in enumerate(sca.steps):
+        print('pre-training step of layer %d: %s' % (k + 1, step), file=log,
+              flush=True)
     kind = 'CAE, lambda %g' % contraction_level if contraction_level > 0 \
         else 'AE, lambda 0'
     all_costs = []
@@ -330,7 +335,8 @@ def finetune(sca, train_set, valid_set, batch_size, learning_rate,
         print('fine-tuning: epoch %d/%d  train NLL %.4f nats/example  '
               'validation error %.2f %%  lr %.4g  %.1f s%s'
               % (epoch, epochs, nll, validation * 100, lr.get_value(),
-                 now - epoch_start, reports.time_left(now - start, epoch, epochs)),
+                 now - epoch_start,
+                 reports.time_left(now - start, epoch, epochs)),
               file=log, flush=True)
         if stopping.update(iteration, validation):
             best_epoch = epoch

@@ -56,8 +56,8 @@ import sys
 import time
 
 if __name__ == '__main__':
-    from machinery import ctrl_c_ends_the_process
-    ctrl_c_ends_the_process()
+    from machinery import start_script
+    start_script(__file__)
 
 import numpy
 import scipy.special
@@ -489,10 +489,13 @@ def run_analysis(training_epochs=20, n_examples=500,
                       batch_size=classifier_batch_size,
                       log=log if verbose else None)
     with outputs.OutputFolder(output_folder) as folder:
-        for name in list(FIGURES.values()) + [JSON_NAME]:
+        ours = [folder.path(name) for name in [JSON_NAME] +
+                list(FIGURES.values())]
+        for path in ours:
             # what a killed analysis left half-written (test_cA sees to
             # its own files)
-            outputs.remove_dead_temporaries(folder.path(name))
+            outputs.remove_dead_temporaries(path)
+        outputs.note_replaced(ours, 'an earlier analysis', log)
         datasets = read_checked_data(dataset, n_examples, batch_size,
                                      classifier_batch_size, log)
         (train_x, _), _, (test_x, _) = datasets

@@ -84,8 +84,8 @@ import sys
 import time
 
 if __name__ == '__main__':
-    from machinery import ctrl_c_ends_the_process
-    ctrl_c_ends_the_process()
+    from machinery import start_script
+    start_script(__file__)
 
 # the stack first: without one, this says what to do
 from machinery.backend import NAME, theano, T, sigmoid, softplus
@@ -380,18 +380,18 @@ def test_cA(learning_rate=0.01, training_epochs=20,
             for batch_index in run.minibatches(epoch):
                 costs[epoch, batch_index] = train_ca(batch_index)
             print('epoch %d/%d  reconstruction %.2f  jacobian_norm %.2f'
-                  '  %.1f s' % (epoch + 1, training_epochs,
-                                costs[epoch, :, 0].mean(),
-                                numpy.sqrt(costs[epoch, :, 1]).mean(),
-                                time.perf_counter() - epoch_start),
+                  '  %.1f s%s' % (epoch + 1, training_epochs,
+                                  costs[epoch, :, 0].mean(),
+                                  numpy.sqrt(costs[epoch, :, 1]).mean(),
+                                  time.perf_counter() - epoch_start,
+                                  run.partial(epoch)),
                   file=log, flush=True)
         training_time = run.training_time
 
         save_filters(ca.W, run.filters_path)
-    print('trained %d epoch%s in %.2f min (%.1f s); filters written to %s'
-          % (run.epochs_trained, '' if run.epochs_trained == 1 else 's',
-             training_time / 60, training_time, run.filters_path),
-          file=log, flush=True)
+    print('trained %s in %.2f min (%.1f s); filters written to %s'
+          % (run.epochs_trained, training_time / 60, training_time,
+             run.filters_path), file=log, flush=True)
     return TrainingResult(ca, costs, training_time, run.filters_path)
 
 

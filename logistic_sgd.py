@@ -22,10 +22,11 @@ import time
 import zipfile
 
 if __name__ == '__main__':
-    from machinery import ctrl_c_ends_the_process
-    ctrl_c_ends_the_process()
+    from machinery import start_script
+    start_script(__file__)
 
 # the stack first: without one, this says what to do
+from machinery import backend
 from machinery.backend import theano, T, softmax
 import numpy
 
@@ -241,6 +242,9 @@ def train_with_early_stopping(datasets, learning_rate, n_epochs, batch_size,
             [index], classifier.errors(y),
             givens={x: minibatch(data_x, index), y: minibatch(data_y, index)})
 
+    print('compiling the training and error functions with %s...'
+          % backend.NAME, file=log, flush=True)
+    compile_start = time.perf_counter()
     test_model = error_function(test_x, test_y)
     validate_model = error_function(valid_x, valid_y)
     g_W, g_b = T.grad(cost=cost, wrt=[classifier.W, classifier.b])
@@ -250,6 +254,8 @@ def train_with_early_stopping(datasets, learning_rate, n_epochs, batch_size,
         updates=[(classifier.W, classifier.W - step * g_W),
                  (classifier.b, classifier.b - step * g_b)],
         givens={x: minibatch(train_x, index), y: minibatch(train_y, index)})
+    print('compiled in %.1f s' % (time.perf_counter() - compile_start),
+          file=log, flush=True)
 
     stopping = EarlyStopping(patience=5000)
     # look at least twice within the first patience
@@ -284,9 +290,11 @@ def train_with_early_stopping(datasets, learning_rate, n_epochs, batch_size,
                 break
     elapsed = time.perf_counter() - start_time
     print('done: best validation_error %.3f %%  test_error %.3f %%  '
-          '%d epochs  %.1f s (%.1f epochs/s)'
+          '%d epochs in %.1f s of training (%.1f epochs/s)%s'
           % (stopping.best * 100, test_score * 100, epoch, elapsed,
-             epoch / elapsed), file=log, flush=True)
+             epoch / elapsed, '' if model_path is None else
+             '; the best model is in %s' % model_path),
+          file=log, flush=True)
     return stopping.best, test_score, classifier
 
 

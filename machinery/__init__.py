@@ -25,11 +25,19 @@ method.
 
 Importing this package loads nothing: each module is imported on its own.
 """
+import os
 import signal
+import sys
 
 
-def ctrl_c_ends_the_process():
-    """Until a script's command line runs (cli.main), Ctrl-C ends the
-    process at once, without a traceback: nothing is written while the
-    modules load. The scripts call this first, before the stack loads."""
+def start_script(path):
+    """What a script run from the command line does first, before the
+    stack loads: until its command line runs (cli.main), Ctrl-C ends the
+    process at once, without a traceback (nothing is written while the
+    modules load); and --help is answered at once, from the script's
+    source (commands.help_from_source), without loading the stack."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if {'-h', '--help'} & set(sys.argv[1:]) and \
+            os.path.basename(path) != 'mnist_data.py':
+        from . import commands
+        sys.exit(commands.help_from_source(path))

@@ -22,6 +22,7 @@ adds its flags with ``add(parser, ...)`` (the shared ones, like
   exits with 130.
 """
 import argparse
+import ast
 import inspect
 import os
 import shlex
@@ -68,14 +69,44 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def defaults_of(function):
-    """{keyword: default} of a function's signature."""
+    """{keyword: default} of a function's signature; a dict is taken as
+    such a mapping already (defaults_in_source's)."""
+    if isinstance(function, dict):
+        return dict(function)
     return {name: p.default for name, p
             in inspect.signature(function).parameters.items()
             if p.default is not inspect.Parameter.empty}
 
 
+def defaults_in_source(path, name):
+    """{keyword: default} of the function ``name`` defined at the top of
+    the Python file ``path``, read from its source without running it (for
+    --help before the stack loads). A default that is not a literal
+    (training.DEFAULT_DATASET) is given as its source text."""
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            args = node.args
+            pairs = list(zip(args.args[len(args.args) - len(args.defaults):],
+                             args.defaults)) + \
+                [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults)
+                 if d is not None]
+            return {arg.arg: _literal_or_text(default)
+                    for arg, default in pairs}
+    raise LookupError('no function %s in %s' % (name, path))
+
+
+def _literal_or_text(node):
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return ast.unparse(node)
+
+
 def parser_for(function, description):
-    """A parser whose flags take their defaults from ``function``."""
+    """A parser whose flags take their defaults from ``function`` (or from
+    a dict of them)."""
     parser = ArgumentParser(description=description)
     parser.set_defaults(_defaults=defaults_of(function))
     return parser
@@ -89,7 +120,8 @@ def add(parser, flag, dest=None, help=None, **kwargs):
     dest = dest or flag.lstrip('-').replace('-', '_')
     if 'default' not in kwargs:
         kwargs['default'] = parser.get_default('_defaults')[dest]
-    if kwargs.get('action') is None:
+    if kwargs.get('action') is None and 'choices' not in kwargs:
+        # (with choices, argparse shows them instead: {auto,kernel,...})
         kwargs.setdefault('metavar', flag.lstrip('-').upper().replace('-', '_'))
     parser.add_argument(flag, dest=dest, help=help or HELP[dest], **kwargs)
 
@@ -102,12 +134,15 @@ def arguments(parser, argv=None):
 
 
 def python_command():
-    """How to start this interpreter from this shell: ``python`` when that
-    is the one on PATH (an activated .venv), else its path, relative when
-    it lies below the working directory (.venv/bin/python)."""
+    """How to start this interpreter from this shell: ``python`` when the
+    ``python`` on PATH is this very environment's (an activated .venv),
+    else this interpreter's path, relative when it lies below the working
+    directory (.venv/bin/python). The environment's folder is compared,
+    not the resolved file: a virtual environment's python resolves to the
+    interpreter it was made from, which lacks the environment's packages."""
     on_path = shutil.which('python')
-    if on_path and os.path.realpath(on_path) == \
-            os.path.realpath(sys.executable):
+    if on_path and os.path.dirname(os.path.abspath(on_path)) == \
+            os.path.dirname(os.path.abspath(sys.executable)):
         return 'python'
     return shortest_path(sys.executable)
 

@@ -1,13 +1,16 @@
-"""The command lines of logistic_sgd.py, ScA.py and analysis.py.
+"""The command lines of the tutorial scripts: cA.py, logistic_sgd.py,
+ScA.py and analysis.py.
 
-Each script ends with one call, ``commands.<script>(its functions)``; the
-flags here take their defaults from those functions' keywords (one place
-for each default, cli.parser_for), every flag has its help, and cli.main
-turns a user's mistake into one ``error:`` line. Nothing here imports the
-stack, so ``--help`` and a mistake in the flags answer before it loads.
-(cA.py's command line is training.main, beside the run it starts.)
+Each script ends with one call (``training.main(test_cA)``, or
+``commands.<script>(its functions)``); the flags here take their defaults
+from those functions' keywords (one place for each default,
+cli.parser_for), every flag has its help, and cli.main turns a user's
+mistake into one ``error:`` line. Nothing here imports the stack:
+``help_from_source`` answers ``--help`` from a script's source, before the
+stack loads (machinery.start_script calls it).
 """
 import functools
+import os
 
 from . import checks
 from . import cli
@@ -17,10 +20,45 @@ from .kernel import GRADIENTS
 SCA_COMPARISON_NAME = 'ScA_comparison.json'
 
 
+# ---- cA.py ------------------------------------------------------------------
+
+def cA_parser(test_cA):
+    """The parser of cA.py; the defaults come from test_cA's keywords."""
+    parser = cli.parser_for(test_cA, 'Train a contractive auto-encoder on '
+                                     'MNIST and write its filters as a PNG.')
+    cli.add(parser, '--learning-rate', type=float)
+    cli.add(parser, '--epochs', 'training_epochs', type=int,
+            help='passes over the training set (default: %(default)s)')
+    cli.add(parser, '--dataset')
+    cli.add(parser, '--batch-size', type=int)
+    cli.add(parser, '--output-folder',
+            help='where cae_filters.png and the checkpoint are written; one '
+                 'run at a time per folder (default: %(default)s)')
+    cli.add(parser, '--contraction-level', type=float)
+    cli.add(parser, '--n-hidden', type=int,
+            help='hidden units (default: %(default)s)')
+    cli.add(parser, '--seed', type=int)
+    cli.add(parser, '--gradient', choices=GRADIENTS,
+            help=cli.HELP['gradient'])
+    cli.add(parser, '--resume', action='store_true',
+            help='go on from the checkpoint in the output folder (same '
+                 'settings and data); a larger --epochs trains on')
+    cli.add(parser, '--restart', action='store_true',
+            help='start over even though the output folder holds an '
+                 'unfinished checkpoint (it is replaced)')
+    return parser
+
+
 # ---- logistic_sgd.py ------------------------------------------------------
 
 def logistic_sgd(sgd_optimization_mnist, train_or_predict, argv=None):
     """logistic_sgd.py's command line: train, or --predict."""
+    return cli.main(train_or_predict, logistic_sgd_parser(
+        sgd_optimization_mnist), argv)
+
+
+def logistic_sgd_parser(sgd_optimization_mnist):
+    """The parser of logistic_sgd.py."""
     parser = cli.parser_for(sgd_optimization_mnist,
                             'Logistic regression on raw MNIST pixels, with '
                             'early stopping on the validation set.')
@@ -37,7 +75,7 @@ def logistic_sgd(sgd_optimization_mnist, train_or_predict, argv=None):
                         help='do not train: print what the saved model '
                              'predicts for the first 10 test digits, beside '
                              'their true labels')
-    return cli.main(train_or_predict, parser, argv)
+    return parser
 
 
 # ---- ScA.py -----------------------------------------------------------------
@@ -221,3 +259,26 @@ def analysis_parser(run_analysis):
 def analysis(run_analysis, argv=None):
     """analysis.py's command line."""
     return cli.main(run_analysis, analysis_parser(run_analysis), argv)
+
+
+# ---- --help, before the stack loads -----------------------------------------
+
+# each script's parser, and the functions whose keywords are its defaults
+PARSERS = {'cA.py': (cA_parser, ['test_cA']),
+           'logistic_sgd.py': (logistic_sgd_parser,
+                               ['sgd_optimization_mnist']),
+           'ScA.py': (scA_parser, ['test_ScA', 'compare']),
+           'analysis.py': (analysis_parser, ['run_analysis'])}
+
+
+def help_from_source(script):
+    """Print the --help of the script at path ``script``, with the
+    defaults read from its source (cli.defaults_in_source): the same text
+    as its parser built from the loaded functions, without loading the
+    stack. Returns the exit code, 0."""
+    make_parser, names = PARSERS[os.path.basename(script)]
+    parser = make_parser(*[cli.defaults_in_source(script, name)
+                           for name in names])
+    parser.prog = os.path.basename(script)
+    parser.print_help()
+    return 0

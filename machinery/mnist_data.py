@@ -47,8 +47,8 @@ import urllib.request
 import zlib
 
 if __name__ == '__main__':
-    from machinery import ctrl_c_ends_the_process
-    ctrl_c_ends_the_process()
+    from machinery import start_script
+    start_script(__file__)
 
 from . import cli
 from . import outputs

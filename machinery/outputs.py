@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 LOCK_NAME = '.lock'
 TEMP_SUFFIX = '.tmp'
@@ -112,6 +113,20 @@ def remove_dead_temporaries(path):
             if name.startswith(prefix) and name.endswith(TEMP_SUFFIX):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(os.path.join(folder, name))
+
+
+def note_replaced(paths, whose, log):
+    """Say, in one line on ``log``, which of ``paths`` already exist and
+    will be replaced by this run (``whose``: a phrase naming the run that
+    wrote them); nothing when none does."""
+    existing = [p for p in paths if os.path.exists(p)]
+    if not existing:
+        return
+    written = max(os.path.getmtime(p) for p in existing)
+    print('note: this run replaces %s, of %s (written %s)' % (
+        ', '.join(existing), whose,
+        time.strftime('%Y-%m-%d %H:%M', time.localtime(written))),
+        file=log, flush=True)
 
 
 def check_free_space(folder, n_bytes, what):

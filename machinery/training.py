@@ -29,26 +29,45 @@ and each call does the safe thing at its moment:
    signal (a checkpoint, ``on_stop()``, then TrainingInterrupted); after
    the epoch's last, it writes the checkpoint.
 
-``main(test_cA)`` is cA.py's command line: its flags take their defaults
-from test_cA's keywords, a user's mistake is one ``error:`` line (cli.py),
-and an interrupted run prints the command that resumes it.
+``main(test_cA)`` runs cA.py's command line (its flags are in
+commands.py): a user's mistake is one ``error:`` line (cli.py), and an
+interrupted run prints the command that resumes it.
 """
 import time
 
 from . import checkpoints
 from . import checks
 from . import cli
+from . import commands
 from . import outputs
 from .kernel import GRADIENTS
 from .mnist_file import DEFAULT_PATH as DEFAULT_DATASET
 
+# what a run writes in its output folder; at contraction_level 0, a plain
+# auto-encoder, its files say so (ae_...)
 CHECKPOINT_NAME = 'cae_checkpoint.npz'
 FILTERS_NAME = 'cae_filters.png'
-AE_FILTERS_NAME = 'ae_filters.png'  # at contraction_level 0: a plain AE
+AE_CHECKPOINT_NAME = 'ae_checkpoint.npz'
+AE_FILTERS_NAME = 'ae_filters.png'
 
 
-def filters_name(contraction_level):
-    return FILTERS_NAME if contraction_level > 0 else AE_FILTERS_NAME
+def output_names(contraction_level):
+    """(checkpoint, filters) file names of a run at this lambda."""
+    if contraction_level > 0:
+        return CHECKPOINT_NAME, FILTERS_NAME
+    return AE_CHECKPOINT_NAME, AE_FILTERS_NAME
+
+
+def describe_run(checkpoint):
+    """'a finished run of 20 epochs (lambda 0.1, 500 hidden units)' for the
+    checkpoint read by checkpoints.read_checkpoint."""
+    done, planned = checkpoint['epoch'], checkpoint['costs'].shape[0]
+    settings = checkpoint['settings']
+    return '%s run of %d epoch%s (lambda %g, %s hidden units)' % (
+        'a finished' if done >= planned else 'an unfinished',
+        planned, '' if planned == 1 else 's',
+        settings.get('contraction_level', float('nan')),
+        settings.get('n_hidden', '?'))
 
 
 class SafeRun(object):
@@ -69,23 +88,36 @@ class SafeRun(object):
         self.filters_path = self.checkpoint = None
         self.costs = None
         self.started = None
+        self.minibatches_trained = 0  # by this process, resumed or not
         self._signals = None  # while the epochs run: SIGINT, SIGTERM caught
 
     def __enter__(self):
         self.folder.__enter__()
         try:
-            self.filters_path = self.folder.path(
-                filters_name(self.settings['contraction_level']))
+            checkpoint_name, filters_name = output_names(
+                self.settings['contraction_level'])
+            self.filters_path = self.folder.path(filters_name)
             self.checkpoint = checkpoints.TrainingRun(
-                self.folder.path(CHECKPOINT_NAME), resume=self.resume,
+                self.folder.path(checkpoint_name), resume=self.resume,
                 restart=self.restart, log=self.log)
             self.checkpoint.check_can_start()
             for path in (self.checkpoint.path, self.filters_path):
                 outputs.remove_dead_temporaries(path)
+            if not self.resume:
+                self._say_what_it_replaces()
         except BaseException:
             self.folder.__exit__(None, None, None)
             raise
         return self
+
+    def _say_what_it_replaces(self):
+        try:
+            whose = describe_run(checkpoints.read_checkpoint(
+                self.checkpoint.path))
+            paths = [self.checkpoint.path, self.filters_path]
+        except checkpoints.CheckpointError:  # check_can_start said so
+            whose, paths = 'an earlier run', [self.filters_path]
+        outputs.note_replaced(paths, whose, self.log)
 
     def __exit__(self, *exc):
         self._let_signals_through()
@@ -138,13 +170,28 @@ class SafeRun(object):
         """The epoch's minibatches to train; the checkpoint after the last."""
         for batch_index in self.checkpoint.minibatches(epoch):
             yield batch_index
+            self.minibatches_trained += 1
             self.checkpoint.after_minibatch(epoch, batch_index)
         self.checkpoint.save(epoch + 1)
 
+    def partial(self, epoch):
+        """For the epoch's line: a note when this process trained only the
+        end of the epoch (it resumed in the middle), else ''."""
+        run = self.checkpoint
+        if epoch != run.start_epoch or run.start_batch == 0:
+            return ''
+        if run.start_batch >= run.n_batches:
+            return '  (resumed after its last minibatch)'
+        return '  (resumed: minibatches %d-%d of %d)' % (
+            run.start_batch + 1, run.n_batches, run.n_batches)
+
     @property
     def epochs_trained(self):
-        """Epochs this process trained (a resumed run started later)."""
-        return self.settings['training_epochs'] - self.checkpoint.start_epoch
+        """'20 epochs', '1 epoch', '19.15 epochs': what this process
+        trained (a resumed run started later, perhaps mid-epoch)."""
+        n = self.minibatches_trained / max(self.checkpoint.n_batches, 1)
+        return ('%d epoch%s' % (n, '' if n == 1 else 's') if n == int(n)
+                else '%.2f epochs' % n)
 
     @property
     def training_time(self):
@@ -159,27 +206,7 @@ def write_image(image, path):
 
 
 def main(test_cA, argv=None):
-    """cA.py's command line: parse argv, train, return the exit code."""
-    parser = cli.parser_for(test_cA, 'Train a contractive auto-encoder on '
-                                     'MNIST and write its filters as a PNG.')
-    cli.add(parser, '--learning-rate', type=float)
-    cli.add(parser, '--epochs', 'training_epochs', type=int,
-            help='passes over the training set (default: %(default)s)')
-    cli.add(parser, '--dataset')
-    cli.add(parser, '--batch-size', type=int)
-    cli.add(parser, '--output-folder',
-            help='where cae_filters.png and the checkpoint are written; one '
-                 'run at a time per folder (default: %(default)s)')
-    cli.add(parser, '--contraction-level', type=float)
-    cli.add(parser, '--n-hidden', type=int,
-            help='hidden units (default: %(default)s)')
-    cli.add(parser, '--seed', type=int)
-    cli.add(parser, '--gradient', choices=GRADIENTS,
-            help=cli.HELP['gradient'])
-    cli.add(parser, '--resume', action='store_true',
-            help='go on from the checkpoint in the output folder (same '
-                 'settings and data); a larger --epochs trains on')
-    cli.add(parser, '--restart', action='store_true',
-            help='start over even though the output folder holds an '
-                 'unfinished checkpoint (it is replaced)')
-    return cli.main(test_cA, parser, argv, resume_flag='--resume')
+    """cA.py's command line (commands.cA_parser): parse argv, train, and
+    return the exit code; an interrupted run prints how to resume it."""
+    return cli.main(test_cA, commands.cA_parser(test_cA), argv,
+                    resume_flag='--resume')

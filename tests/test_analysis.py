@@ -23,7 +23,7 @@ from machinery import commands
 from machinery import mnist_data
 from machinery import outputs
 from cA import cA
-from machinery.training import CHECKPOINT_NAME
+from machinery.training import AE_CHECKPOINT_NAME, CHECKPOINT_NAME
 from machinery.checks import ConfigError
 from conftest import REPO, run_script, sigmoid
 
@@ -290,7 +290,7 @@ TINY_ARGS = ['--epochs', '2', '--n-hidden', '20', '--n-examples', '20',
 FILES = ['analysis_spectrum.png', 'analysis_contraction.png',
          'analysis_training.png', 'analysis.json', 'cae/cae_filters.png',
          'cae/cae_checkpoint.npz', 'ae/ae_filters.png',
-         'ae/cae_checkpoint.npz']
+         'ae/ae_checkpoint.npz']
 
 
 def files_under(folder):
@@ -550,6 +550,6 @@ def test_a_rerun_replaces_the_checkpoint_an_interrupted_run_left(
                     '--output-folder', str(out)] + INTERRUPTIBLE_ARGS)
     assert r.returncode == 0, r.stderr
     assert 'resuming' not in r.stdout  # started over
-    for key in ('cae', 'ae'):
-        saved = checkpoints.read_checkpoint(str(out / key / CHECKPOINT_NAME))
+    for name in ('cae/' + CHECKPOINT_NAME, 'ae/' + AE_CHECKPOINT_NAME):
+        saved = checkpoints.read_checkpoint(str(out / name))
         assert (saved['epoch'], saved['batch']) == (10, 0)

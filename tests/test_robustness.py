@@ -20,6 +20,7 @@ from test_mnist_data import BAD_FILES, write_gz_pickle
 
 QUIET = open(os.devnull, 'w')
 TINY = dict(batch_size=20, n_hidden=30, learning_rate=0.1)
+QUICK = dict(TINY, training_epochs=2)
 
 # real training processes, killed and resumed: minutes in all
 pytestmark = pytest.mark.slow
@@ -208,6 +209,51 @@ def test_signal_writes_checkpoint_and_filters_then_resume_finishes(
     r = subprocess.run(hint, shell=True, cwd=REPO, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+    assert 'resuming from' in r.stdout
+    assert_same_final_state(folder, uninterrupted)
+    # what the resumed process says it trained: the end of epoch 2, then
+    # epochs 3-6 (2,000 minibatches each)
+    epoch_lines = [l for l in r.stdout.splitlines() if l.startswith('epoch ')]
+    assert epoch_lines[0].startswith('epoch 2/6 ')
+    assert epoch_lines[0].endswith('(resumed: minibatches %d-2000 of 2000)'
+                                   % (saved['batch'] + 1))
+    assert 'resumed' not in epoch_lines[1]
+    trained = (2000 - saved['batch'] + 4 * 2000) / 2000
+    assert ('trained %.2f epochs in' % trained) in r.stdout
+
+
+def path_with(situation):
+    """PATH as a user's shell may have it: this environment activated, the
+    interpreter it was made from first (pyenv's shell, or that Python's
+    bin/ on PATH), or neither."""
+    venv_bin = os.path.dirname(os.path.abspath(sys.executable))
+    base_bin = os.path.dirname(os.path.realpath(sys.executable))
+    rest = os.environ.get('PATH', '')
+    return {'activated': venv_bin + os.pathsep + rest,
+            'base first': base_bin + os.pathsep + rest,
+            'neither': '/usr/bin:/bin'}[situation]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('situation', ['activated', 'base first', 'neither'])
+def test_the_resume_hint_runs_whatever_comes_first_on_path(
+        medium_mnist, uninterrupted, tmp_path, situation):
+    env = dict(os.environ, PATH=path_with(situation))
+    if situation == 'activated':
+        env['VIRTUAL_ENV'] = os.path.dirname(os.path.dirname(sys.executable))
+    folder = str(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, 'cA.py', '--dataset', medium_mnist,
+         '--output-folder', folder] + MEDIUM, cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(os.path.join(folder, training.CHECKPOINT_NAME), proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    hint = err.split('resume with: ')[1].strip()
+    r = subprocess.run(hint, shell=True, cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, (hint, r.stderr)
     assert 'resuming from' in r.stdout
     assert_same_final_state(folder, uninterrupted)
 
@@ -585,3 +631,37 @@ def test_ctrl_c_while_compiling_is_one_line(tiny_mnist, tmp_path):
     assert proc.returncode == 130, stderr
     assert stderr == 'interrupted (Ctrl-C); nothing was left half-written\n'
     assert os.listdir(str(tmp_path / 'out')) == []
+
+
+# ---- what a run replaces ------------------------------------------------------
+
+def test_a_plain_autoencoders_files_say_so_and_a_cae_run_leaves_them(
+        tiny_mnist, tmp_path):
+    quiet = open(os.devnull, 'w')
+    test_cA(dataset=tiny_mnist, output_folder=str(tmp_path), log=quiet,
+            contraction_level=0.0, **QUICK)
+    assert sorted(os.listdir(str(tmp_path))) == ['ae_checkpoint.npz',
+                                                 'ae_filters.png']
+    test_cA(dataset=tiny_mnist, output_folder=str(tmp_path), log=quiet,
+            **QUICK)
+    assert sorted(os.listdir(str(tmp_path))) == [
+        'ae_checkpoint.npz', 'ae_filters.png', 'cae_checkpoint.npz',
+        'cae_filters.png']
+
+
+def test_a_run_that_replaces_another_says_so_in_one_line(tiny_mnist,
+                                                         tmp_path):
+    import io
+    first, second = io.StringIO(), io.StringIO()
+    test_cA(dataset=tiny_mnist, output_folder=str(tmp_path), log=first,
+            **QUICK)
+    assert 'note:' not in first.getvalue()
+    test_cA(dataset=tiny_mnist, output_folder=str(tmp_path), log=second,
+            **dict(QUICK, training_epochs=1))
+    notes = [l for l in second.getvalue().splitlines()
+             if l.startswith('note:')]
+    assert len(notes) == 1
+    assert str(tmp_path / 'cae_checkpoint.npz') in notes[0]
+    assert str(tmp_path / 'cae_filters.png') in notes[0]
+    assert 'a finished run of %d epochs (lambda 0.1, 30 hidden units)' % \
+        QUICK['training_epochs'] in notes[0]

@@ -143,7 +143,8 @@ def test_a_learners_edit_of_cA_py_changes_what_python_cA_py_computes(
     `python cA.py --epochs 1` beside the stock one (the rest of the
     repository on PYTHONPATH)."""
     source = open(os.path.join(REPO, 'cA.py')).read()
-    written = '        return -T.sum(x * T.log(z) + (1 - x) * T.log(1 - z), axis=1)'
+    written = ('        return -T.sum(x * T.log(z) + (1 - x) * T.log(1 - z), '
+               'axis=1)')
     assert source.count(written) == 1
     edited = tmp_path / 'edited'
     edited.mkdir()
