@@ -123,10 +123,11 @@ def note_replaced(paths, whose, log):
     if not existing:
         return
     written = max(os.path.getmtime(p) for p in existing)
-    print('note: this run replaces %s, of %s (written %s)' % (
-        ', '.join(existing), whose,
-        time.strftime('%Y-%m-%d %H:%M', time.localtime(written))),
-        file=log, flush=True)
+    names = existing[0] if len(existing) == 1 else \
+        ', '.join(existing[:-1]) + ' and ' + existing[-1]
+    print('note: this run replaces %s, written %s by %s' % (
+        names, time.strftime('%Y-%m-%d %H:%M', time.localtime(written)),
+        whose), file=log, flush=True)
 
 
 def check_free_space(folder, n_bytes, what):

@@ -231,6 +231,10 @@ def test_pretraining_cost_falls(tiny_train):
         numpy.testing.assert_allclose(cost, L_rec + 0.1 * L_jacob)
     assert seconds > 0
     lines = log.getvalue().splitlines()
+    # which step each layer trains with: the stock graph, so the kernel
+    assert [line[:line.index(':') + 12] for line in lines[:2]] == [
+        'pre-training step of layer %d: the kernel' % k for k in (1, 2)]
+    lines = lines[2:]
     assert len(lines) == 8
     assert lines[0].startswith('pre-training layer 1/2 (CAE, lambda 0.1): '
                                'epoch 1/4  cost ')

@@ -160,6 +160,12 @@ stack=$(stack_of "$minor")
 command -v gcc >/dev/null 2>&1 || \
     fail "no C compiler: the stack compiles C code for speed; install gcc and g++ (Debian/Ubuntu: sudo apt install build-essential)"
 
+# the interpreter as the lines below show it: under the home folder, ~/...
+shown=$python
+home=${HOME:-}
+if [ -n "$home" ]; then
+    case $python in "$home"/*) shown="~/${python#"$home"/}" ;; esac
+fi
 case $stack in
     theano) title='Theano-PyMC' ;;
     pytensor) title='PyTensor' ;;
@@ -173,17 +179,17 @@ config=$(cksum < setup.cfg)
 if [ -f "$STAMP" ] && [ "$(sed -n 1p "$STAMP")" = "$choice" ] && \
    [ -x "$VENV/bin/python" ]; then
     if [ "$(sed -n 2p "$STAMP")" = "$config" ]; then
-        echo "Python $version ($python) with the $title stack: $VENV/ is ready$kept"
+        echo "Python $version ($shown) with the $title stack: $VENV/ is ready$kept"
         exit 0
     fi
-    echo "Python $version ($python) with the $title stack: setup.cfg changed, updating $VENV/"
+    echo "Python $version ($shown) with the $title stack: setup.cfg changed, updating $VENV/"
 else
     if [ -d "$VENV" ]; then
         before=$(sed -n 1p "$STAMP" 2>/dev/null | cut -d' ' -f2,3)
-        echo "Python $version ($python) with the $title stack: rebuilding $VENV/, replacing the one made for ${before:-another Python or left unfinished}"
+        echo "Python $version ($shown) with the $title stack: rebuilding $VENV/, replacing the one made for ${before:-another Python or left unfinished}"
         rm -rf "$VENV"
     else
-        echo "Python $version ($python) with the $title stack: setting up $VENV/ (a few minutes the first time)"
+        echo "Python $version ($shown) with the $title stack: setting up $VENV/ (a few minutes the first time)"
     fi
     "$python" -m venv "$VENV" || fail "could not create $VENV/ with $python"
 fi
