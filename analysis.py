@@ -64,7 +64,6 @@ import scipy.special
 
 from machinery import checkpoints
 from machinery import checks
-from machinery import cli
 from machinery import commands
 from machinery import mnist_data
 from machinery import outputs

@@ -5,7 +5,7 @@ The loop in cA.py reads as the tutorial's::
     with training.SafeRun(output_folder, settings, log) as run:    # 1
         train_set_x = load_data(...)
         costs = run.start(train_set_x, n_train_batches)             # 2
-        ca, train_ca = build_training(...)
+        ca, train_ca, step = build_training(...)
         for epoch in run.epochs(ca.params, on_stop):                # 3
             for batch_index in run.minibatches(epoch):              # 4
                 costs[epoch, batch_index] = train_ca(batch_index)
@@ -40,8 +40,10 @@ from . import checks
 from . import cli
 from . import commands
 from . import outputs
-from .kernel import GRADIENTS
-from .mnist_file import DEFAULT_PATH as DEFAULT_DATASET
+from .mnist_file import DEFAULT_PATH
+
+# test_cA's dataset: data/mnist.pkl.gz at the top of the repository
+DEFAULT_DATASET = DEFAULT_PATH
 
 # what a run writes in its output folder; at contraction_level 0, a plain
 # auto-encoder, its files say so (ae_...)

@@ -152,9 +152,13 @@ def test_CA_BACKEND_that_cannot_be_used_is_one_error_line(tmp_path, value,
         if not others:
             pytest.skip('both stacks are installed here')
         value = others[0]
-    r = run_script(['cA.py', '--help'],
+    # a run (not --help, which answers without the stack): the stack is
+    # imported first, before any setting is read
+    out = str(tmp_path / 'out')
+    r = run_script(['cA.py', '--epochs', '1', '--output-folder', out],
                    env=clean_environ(tmp_path, CA_BACKEND=value))
     assert r.returncode == 2
+    assert not os.path.exists(out)
     assert r.stderr.startswith('error: CA_BACKEND=%s' % value)
     assert says in r.stderr
     assert r.stderr.count('\n') == 1 and 'Traceback' not in r.stderr

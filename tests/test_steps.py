@@ -15,7 +15,6 @@ import pytest
 
 from machinery.backend import theano, T, sigmoid
 from machinery.kernel import op, steps
-import cA as cA_module
 from cA import cA
 from conftest import REPO, reference_costs
 
