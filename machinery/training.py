@@ -88,7 +88,6 @@ class SafeRun(object):
         self.log = log
         self.folder = outputs.OutputFolder(output_folder)
         self.filters_path = self.checkpoint = None
-        self.costs = None
         self.started = None
         self.minibatches_trained = 0  # by this process, resumed or not
         self._signals = None  # while the epochs run: SIGINT, SIGTERM caught
@@ -146,12 +145,12 @@ class SafeRun(object):
                      gradient=s['gradient'], floatX=floatX,
                      data_sha256=checkpoints.data_fingerprint(
                          train_set_x.get_value(borrow=True)))
-        self.costs = self.checkpoint.start(
+        costs = self.checkpoint.start(
             self.settings['training_epochs'], n_train_batches, saved, shapes)
         outputs.check_free_space(
             self.folder.folder, checkpoints.checkpoint_size(
-                shapes, floatX, self.costs.shape), 'the checkpoint')
-        return self.costs
+                shapes, floatX, costs.shape), 'the checkpoint')
+        return costs
 
     def epochs(self, params, on_stop=None):
         """The epochs to train; on resume, ``params`` (the shared W, b,

@@ -28,7 +28,6 @@ from ..backend import theano, T, sigmoid, equal_computations
 from . import op
 
 
-
 def stock_graph(x, W, b, b_prime, contraction_level, learning_rate):
     """The stock cA's cost and SGD step on (x, W, b, b_prime), built here
     and not by the class: eqs. (1)-(6) of cA.cA, then T.grad. Returns
