@@ -65,6 +65,7 @@ from machinery import commands
 from machinery import mnist_data
 from machinery import outputs
 from machinery import reports
+from machinery import resources
 from cA import cA
 from logistic_sgd import (EarlyStopping, LogisticRegression, read_data,
                           shared_dataset)
@@ -452,6 +453,15 @@ def test_ScA(finetune_lr=0.6, pretraining_epochs=20, pretrain_lr=0.05,
                       'pretrain_batch_size')
     checks.batch_fits(finetune_batch_size, len(train_x),
                       'finetune_batch_size')
+    for name, value in (('finetune_lr', finetune_lr),
+                        ('pretrain_lr', pretrain_lr),
+                        ('contraction_level', contraction_level)):
+        checks.representable(name, value, theano.config.floatX)
+    resources.check_memory(resources.stacked_needs(
+        train_x.shape[1], hidden_layers_sizes,
+        dict(pretrain_batch_size=pretrain_batch_size,
+             finetune_batch_size=finetune_batch_size),
+        train_x.dtype.itemsize))
     train_set = shared_dataset((train_x, train_y))
     kind = pretraining_kind(pretrain, pretraining_epochs, contraction_level)
     n_ins = train_x.shape[1]

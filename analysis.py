@@ -68,6 +68,8 @@ from machinery import commands
 from machinery import mnist_data
 from machinery import outputs
 from machinery import reports
+from machinery.training import output_names
+from machinery import resources
 from machinery.checks import ConfigError
 
 FIGURES = {'spectrum': 'analysis_spectrum.png',
@@ -441,7 +443,8 @@ def run_analysis(training_epochs=20, n_examples=500,
                  batch_size=10, seed=123, n_radii=13, min_radius_factor=1e-3,
                  max_radius_factor=3.0, saturation_threshold=0.05,
                  classifier_epochs=1000, classifier_learning_rate=0.13,
-                 classifier_batch_size=600, verbose=False, log=None):
+                 classifier_batch_size=600, verbose=False, resume=False,
+                 restart=False, log=None):
     """Train a CAE and a plain AE identically; run every analysis on both.
 
     The CAE is test_cA with contraction_level (0.1), the AE the same call
@@ -449,8 +452,9 @@ def run_analysis(training_epochs=20, n_examples=500,
     learning rate, epochs and batch size. Each trains in a subfolder of
     output_folder, which holds its filters and checkpoint: cae/
     (cae_filters.png) and ae/ (ae_filters.png). An unfinished checkpoint
-    left there by an interrupted analysis is replaced (restart=True): the
-    analysis has no resume.
+    there (an interrupted analysis's, or cA.py's) is not thrown away: the
+    analysis refuses to start, before reading anything, unless ``resume``
+    (go on with it) or ``restart`` (replace it).
 
     On the first n_examples test digits: the Jacobian's spectrum and the
     contraction curves (one direction per digit, the same for both models,
@@ -472,7 +476,8 @@ def run_analysis(training_epochs=20, n_examples=500,
     for those that depend on the data); a bad dataset DatasetError.
     """
     settings = dict(locals())  # as given; analysis.json records them
-    del settings['verbose'], settings['log']  # they change only the output
+    for name in ('verbose', 'log', 'resume', 'restart'):
+        del settings[name]  # they change only the output, or how to start
     log = sys.stdout if log is None else log
     start = time.perf_counter()
     checks.analysis(training_epochs, n_examples, contraction_level, n_hidden,
@@ -488,6 +493,11 @@ def run_analysis(training_epochs=20, n_examples=500,
                       batch_size=classifier_batch_size,
                       log=log if verbose else None)
     with outputs.OutputFolder(output_folder) as folder:
+        # the trainings' checkpoints, before anything is read: an
+        # unfinished one is not thrown away (CheckpointError) unless asked
+        resumes = {key: check_training_folder(folder.path(key), level, resume,
+                                              restart)
+                   for key, _, level in the_two_models(contraction_level)}
         ours = [folder.path(name) for name in [JSON_NAME] +
                 list(FIGURES.values())]
         for path in ours:
@@ -499,6 +509,8 @@ def run_analysis(training_epochs=20, n_examples=500,
                                      classifier_batch_size, log)
         (train_x, _), _, (test_x, _) = datasets
         X = test_x[:n_examples].astype(numpy.float64)
+        resources.check_memory(resources.analysis_needs(
+            n_examples, n_radii, X.shape[1], n_hidden))
         distances, radii = contraction_radii(X, train_x, n_radii,
                                              min_radius_factor,
                                              max_radius_factor, log)
@@ -508,7 +520,8 @@ def run_analysis(training_epochs=20, n_examples=500,
         models = {}
         for key, label, level in the_two_models(contraction_level):
             W, b, models[key] = train(label, level, folder.path(key),
-                                      training, log)
+                                      dict(training, resume=resumes[key],
+                                           restart=restart), log)
             models[key].update(measure(label, W, b, X, test_x, radii,
                                        directions, saturation_threshold, log))
             models[key].update(classify('the %s code' % label, datasets,
@@ -580,11 +593,24 @@ def the_two_models(contraction_level):
     return (('cae', 'CAE', contraction_level), ('ae', 'AE', 0.0))
 
 
+def check_training_folder(folder, contraction_level, resume, restart):
+    """Whether the training in ``folder`` resumes: with ``resume``, when
+    it holds a checkpoint (test_cA then checks that it is of this run's
+    settings and data). Without ``resume`` or
+    ``restart``, CheckpointError when it holds one (test_cA's rule,
+    checked before the analysis reads anything)."""
+    path = os.path.join(folder, output_names(contraction_level)[0])
+    if resume:
+        # a finished one too: it then trains no epoch (or the more asked)
+        return os.path.exists(path)
+    checkpoints.TrainingRun(path, restart=restart).check_can_start()
+    return False
+
+
 def train(label, contraction_level, output_folder, training, log):
-    """test_cA with the shared ``training`` settings, starting over
-    (restart=True) from whatever an interrupted analysis left in
-    output_folder. Returns the trained W and b (float64) and what
-    analysis.json records of the training."""
+    """test_cA with the shared ``training`` settings (and resume or
+    restart, as check_training_folder decided). Returns the trained W and b
+    (float64) and what analysis.json records of the training."""
     import cA  # the stack: see the module docstring
     say(log, '%s: contraction_level %g, %d hidden units, %d epoch%s, in %s'
         % (label, contraction_level, training['n_hidden'],
@@ -592,12 +618,11 @@ def train(label, contraction_level, output_folder, training, log):
            '' if training['training_epochs'] == 1 else 's', output_folder))
     try:
         trained = cA.test_cA(contraction_level=contraction_level,
-                             output_folder=output_folder, restart=True,
-                             log=log, **training)
+                             output_folder=output_folder, log=log,
+                             **training)
     except checkpoints.TrainingInterrupted as e:
         raise checkpoints.TrainingInterrupted(
-            '%s; analysis.py does not resume: run it again to start over'
-            % e, e.signum) from None
+            '%s; the analysis stopped' % e, e.signum) from None
     reconstruction, jacobian_norm = epoch_curves(trained.costs)
     return (trained.ca.W.get_value().astype(numpy.float64),
             trained.ca.b.get_value().astype(numpy.float64),

@@ -125,10 +125,16 @@ def load_model(path, input=None):
                                  'file): %s' % (path, fix))
     try:
         with numpy.load(path, allow_pickle=False) as saved:
+            others = sorted(set(saved.files) - {'W', 'b'})
             W, b = saved['W'], saved['b']
     except Exception as e:  # whatever a damaged or foreign file raises
         raise checks.ConfigError('%s is not a saved model (%s: %s): %s' % (
             path, type(e).__name__, ' '.join(str(e).split()), fix))
+    if others:  # a cA.py checkpoint has a W and a b too
+        raise checks.ConfigError(
+            '%s is not a model of logistic_sgd.py (it also holds %s%s): %s'
+            % (path, ', '.join(others[:4]), ', ...' if len(others) > 4 else
+               '', fix))
     if W.ndim != 2 or b.shape != W.shape[1:] or W.dtype.kind != 'f' or \
             b.dtype.kind != 'f' or not numpy.all(numpy.isfinite(W)) or \
             not numpy.all(numpy.isfinite(b)):
@@ -179,6 +185,8 @@ class EarlyStopping(object):
 def check_settings(learning_rate, n_epochs, batch_size):
     """ConfigError for a value sgd_optimization_mnist cannot train with."""
     checks.positive_number('learning_rate', learning_rate)
+    checks.representable('learning_rate', learning_rate,
+                         theano.config.floatX)
     checks.positive_int('n_epochs', n_epochs)
     checks.positive_int('batch_size', batch_size)
 
@@ -205,6 +213,8 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     check_settings(learning_rate, n_epochs, batch_size)
     with contextlib.ExitStack() as stack:
         if model_path is not None:
+            outputs.check_file_path(model_path, '--model-path',
+                                    'best_model.npz')
             stack.enter_context(outputs.OutputFolder(
                 os.path.dirname(model_path) or '.', option='--model-path'))
         if datasets is None:
@@ -305,8 +315,15 @@ def predict(model_path='best_model.npz', dataset=mnist_data.DEFAULT_PATH,
     log = sys.stdout if log is None else log
     checks.positive_int('n', n)
     classifier = load_model(model_path)
-    predict_model = theano.function([classifier.input], classifier.y_pred)
     test_x, test_y = read_data(dataset)[2]
+    n_in, n_out = classifier.W.get_value(borrow=True).shape
+    if n_in != test_x.shape[1] or n_out <= test_y.max():
+        raise checks.ConfigError(
+            '%s is a model of %d inputs and %d classes, and the test digits '
+            'have %d pixels and %d classes: give a model trained on this '
+            'data' % (model_path, n_in, n_out, test_x.shape[1],
+                      test_y.max() + 1))
+    predict_model = theano.function([classifier.input], classifier.y_pred)
     predicted = predict_model(test_x[:n].astype(theano.config.floatX))
     print('predicted labels of the first %d test digits: %s\n'
           'true labels:%s %s' % (len(predicted), predicted,
@@ -322,7 +339,6 @@ def train_or_predict(predict_only, model_path, dataset, **training):
     else:
         sgd_optimization_mnist(model_path=model_path, dataset=dataset,
                                **training)
-
 
 
 if __name__ == '__main__':

@@ -47,7 +47,8 @@ OpenBLAS, Numba linker).
 A second table, the busy machine: the default step (batch 10, float64,
 the first stack), threads-1 and threads-all, each on the idle machine and
 beside one CPU-bound process (a Python loop, started before the run and
-ended after it), interleaved round after round (--busy-rounds, 0 skips it).
+ended after it), interleaved round after round, the order rotating
+(--busy-rounds, 0 skips it).
 
 Writes the table to stdout and every number to benchmarks/results/*.json.
 """
@@ -339,7 +340,11 @@ def busy_machine(stack, pythons, rounds, blocks):
     print('measuring the busy machine...', file=sys.stderr, flush=True)
     runs = {(v, busy): [] for busy in (False, True) for v in BUSY_VARIANTS}
     for round_ in range(rounds):
-        for variant, busy in runs:
+        # the order rotates, so that no variant always follows a busy run
+        # (the machine can stay slower for a while after one)
+        order = list(runs)[round_ % len(runs):] + \
+            list(runs)[:round_ % len(runs)]
+        for variant, busy in order:
             load = subprocess.Popen([sys.executable, '-c', 'while True: pass'
                                      ]) if busy else None
             try:
@@ -414,7 +419,7 @@ def main():
                         help='where the JSON goes (default: benchmarks/'
                              'results/bench_train.json, or bench_pytensor_'
                              'choices.json)')
-    parser.add_argument('--busy-rounds', type=int, default=3,
+    parser.add_argument('--busy-rounds', type=int, default=6,
                         help='rounds of the busy-machine table (0: none; '
                              'default: %(default)s)')
     parser.add_argument('--worker', help=argparse.SUPPRESS)

@@ -16,8 +16,10 @@ method.
     reports       JSON reports, the dataset's sha256, time left
     cli           the scripts' command lines: flags, one-line errors
     checks        the checks of every setting
+    resources     what a run needs of the machine (memory), checked first
     outputs       atomic writes, folder locks, free space
-    checkpoints   the checkpoint file, read without trusting it
+    checkpoints   the checkpoint file and its cost history, read without
+                  trusting them
     mnist_data    getting MNIST into data/ (python -m machinery.mnist_data)
     mnist_file    reading and checking a dataset file
     mnist_idx     the IDX format of the original MNIST files

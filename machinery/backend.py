@@ -46,11 +46,20 @@ PyTensor; the user's own setting always wins):
 Importing this module sets those flags (and the two variables) in
 ``os.environ`` (nothing else) and imports the stack; nothing is changed
 when the stack was imported before.
+
+What the environment asks for is checked as the stack starts, each failure
+one line: a CA_BACKEND or OMP_NUM_THREADS that cannot be used, flags or a
+config file the stack refuses, a floatX other than float32 or float64
+(``error:``, exit 2); a GPU device asked for (a note: the run uses the
+CPU); a wait for the compile lock (a note at once, naming who holds it).
+The command lines (cli.py) turn a failed C compilation or a compile lock
+that stays taken into one ``error:`` line (compile_failure, lock_timeout).
 """
 import configparser
 import importlib.util
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -219,16 +228,170 @@ def _import(stack):
     return package, tensor, tensor.sigmoid, tensor.softplus, softmax
 
 
+# ---- what the environment asks for, checked --------------------------------
+
+def check_thread_setting(environ=os.environ):
+    """BackendError when OMP_NUM_THREADS is set to something that is not a
+    number of threads (OpenMP, and Theano-PyMC, read it)."""
+    value = environ.get('OMP_NUM_THREADS')
+    if value is None:
+        return
+    parts = value.split(',')
+    if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise BackendError('OMP_NUM_THREADS=%s is not a number of threads: '
+                           'set it to a positive integer (1 for one thread), '
+                           'or unset it' % value)
+
+
+def drop_gpu_device(stack, environ=os.environ, log=sys.stderr):
+    """A GPU device asked for in the stack's flags variable: no GPU can be
+    used by these stacks here (Theano-PyMC's needs pygpu, which is not
+    installed; PyTensor has none), so the flag is dropped with one line
+    saying that the run uses the CPU."""
+    items = environ.get(stack.flags_var, '').split(',')
+    devices = [item for item in items
+               if item.split('=', 1)[0].strip() in ('device', 'init_gpu_device')
+               and item.split('=', 1)[-1].strip() not in ('cpu', '')]
+    if not devices:
+        return
+    print('note: %s asks for %s, but %s cannot use a GPU here: the run uses '
+          'the CPU' % (stack.flags_var, ', '.join(d.strip() for d in devices),
+                       stack.title), file=log, flush=True)
+    environ[stack.flags_var] = ','.join(i for i in items if i not in devices)
+
+
+def _one_line(error):
+    """The last line of an exception's message, which names the problem."""
+    lines = [line.strip() for line in str(error).splitlines()
+             if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def compile_failure(error):
+    """A one-line description of a failed C compilation (a compiler or
+    BLAS flag that does not work, a compile directory that cannot be
+    made), or None when ``error`` is something else."""
+    text = str(error)
+    if 'compiledir' in text and ('Unable to create' in text or
+                                 'not writable' in text):
+        # the stack makes its compile directory when it first compiles
+        return ('%s cannot make or write its compile directory (%s): set '
+                'base_compiledir in %s to a folder you can write, or unset '
+                'it' % (NAME, _one_line(error)[:300], STACK.flags_var))
+    if 'Compilation failed' not in text:
+        return None
+    text = text.replace('\\n', '\n')
+    found = re.search(r"cannot find -l[^\s'\"]+", text) or \
+        re.search(r"error: [^'\"\n]+", text)
+    detail = found.group(0).strip(' .') if found else _one_line(error)
+    return 'compiling the C code of %s failed (%s): check the compiler and ' \
+        'BLAS options in %s or its config file, or unset them' % (
+            NAME, detail[:300],
+            STACK.flags_var)
+
+
+def lock_holder(lock_file):
+    """'process 1234 (python cA.py ..., stopped)' for the process that holds
+    an flock on ``lock_file`` (from /proc/locks), or 'another process'."""
+    try:
+        inode = os.stat(lock_file).st_ino
+        with open('/proc/locks') as f:
+            pids = [int(line.split()[4]) for line in f
+                    if len(line.split()) > 5 and
+                    line.split()[5].endswith(':%d' % inode)]
+    except (OSError, ValueError, IndexError):
+        pids = []
+    for pid in pids:
+        try:
+            with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                command = ' '.join(f.read().replace(b'\0', b' ').decode(
+                    errors='replace').split())
+            with open('/proc/%d/stat' % pid) as f:
+                state = f.read().rsplit(')', 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if pid == os.getpid():
+            continue
+        stopped = state in 'Tt'
+        return 'process %d (%s%s)' % (pid, command[:80], ', stopped: '
+                                      '`kill -CONT %d` resumes it, `kill %d` '
+                                      'ends it' % (pid, pid) if stopped
+                                      else '')
+    return 'another process'
+
+
+class _SayWhenWaiting(logging.Handler):
+    """Says at once, in one line on stderr, that compiling waits for the
+    stack's compile lock, and for whom (the stack itself waits in silence
+    for up to compile__timeout seconds)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.said = set()
+
+    def emit(self, record):
+        if record.levelno >= logging.WARNING:
+            # filelock's own warnings, to wherever the user's logging sends
+            # them (this logger does not propagate its debug records)
+            logging.getLogger().handle(record)
+            return
+        if not str(record.msg).startswith('Lock %s not acquired'):
+            return
+        lock_file = str(record.args[1])
+        if lock_file in self.said:
+            return
+        self.said.add(lock_file)
+        print('note: waiting for the compile lock %s, held by %s (for up to '
+              '%s s)' % (lock_file, lock_holder(lock_file),
+                         _lock_timeout_seconds()),
+              file=sys.stderr, flush=True)
+
+
+def lock_timeout(error):
+    """A one-line description of a compile lock that stayed taken, or None
+    when ``error`` is something else."""
+    lock_file = getattr(error, 'lock_file', None)
+    if type(error).__name__ != 'Timeout' or lock_file is None:
+        return None
+    return ('the compile lock %s stayed taken for %s s, by %s: let that run '
+            'finish, or end it, then run again' % (
+                lock_file, _lock_timeout_seconds(), lock_holder(lock_file)))
+
+
+def _lock_timeout_seconds():
+    return getattr(theano.config, 'compile__timeout', '?')
+
+
 def _start():
     try:
+        check_thread_setting()
         stack = choose_stack()
     except BackendError as e:
         # no stack means no command can run: say so in one line, as every
         # command line of the project does for a user's mistake
         print('error: %s' % e, file=sys.stderr)
         raise SystemExit(2)
+    drop_gpu_device(stack)
     configure(stack)
-    return (stack,) + _import(stack)
+    try:
+        imported = _import(stack)
+    except Exception as e:  # a flag or config file the stack refuses
+        print('error: %s cannot start with the settings of %s or its config '
+              'file (%s): fix them, or unset them' % (
+                  stack.title, stack.flags_var, _one_line(e)),
+              file=sys.stderr)
+        raise SystemExit(2)
+    waits = logging.getLogger('filelock')
+    waits.addHandler(_SayWhenWaiting())
+    waits.setLevel(logging.DEBUG)  # the wait is a debug record of filelock
+    waits.propagate = False
+    floatX = imported[0].config.floatX
+    if floatX not in ('float32', 'float64'):
+        print('error: floatX=%s: the tutorial trains in float64 (the '
+              'default) or float32; set floatX to one of them in %s, or '
+              'unset it' % (floatX, stack.flags_var), file=sys.stderr)
+        raise SystemExit(2)
+    return (stack,) + imported
 
 
 STACK, theano, T, sigmoid, softplus, softmax = _start()

@@ -15,14 +15,22 @@
 
 A checkpoint is a numpy ``.npz`` file holding everything SGD needs to go on
 exactly where it stopped: the parameters, the position (the epoch under
-way and the next minibatch), the cost history, the hyperparameters and a
-fingerprint of the training data. SGD has no other state, so a resumed run
-ends with the same parameters, bit for bit, as one that never stopped.
-It is written atomically (outputs.atomic_write) and read without trusting
-it: no pickles, every array's header checked against the shape this run
-expects before its data is read, every number checked; a file that does
-not pass raises CheckpointError, saying what is wrong and that the file
-was left as it is.
+way and the next minibatch), the costs of the epoch under way, the
+hyperparameters and a fingerprint of the training data. SGD has no other
+state, so a resumed run ends with the same parameters, bit for bit, as one
+that never stopped. It is written atomically (outputs.atomic_write) and
+read without trusting it: no pickles, every array's header checked against
+the shape this run expects before its data is read, every number checked;
+a file that does not pass raises CheckpointError, saying what is wrong and
+that the file was left as it is.
+
+The costs of the finished epochs are not in the checkpoint, which would
+then grow with every epoch and be rewritten whole each time: they go to
+the cost history beside it (``cae_costs.npy``, CostHistory), an .npy file
+of all the run's epochs, each epoch's rows written in place once, before
+the checkpoint that counts them. The checkpoint holds a chained sha256 of
+the rows written so far, so that a history of another run is refused.
+Writing a checkpoint costs the same at epoch 1 and at epoch 20,000.
 
 Starting without ``resume`` in a folder whose checkpoint is unfinished is
 refused (CheckpointError): the work it holds is not thrown away unless
@@ -37,6 +45,7 @@ checkpoint as it was.
 """
 import contextlib
 import hashlib
+import io
 import os
 import signal
 import threading
@@ -46,14 +55,16 @@ import zlib
 import numpy
 
 from .checks import finite_cost
-from .outputs import atomic_write
+from .outputs import OutputError, atomic_file, atomic_write, os_error_cause
 
-FORMAT = 1
+FORMAT = 2
 # every refusal ends so: nothing was changed, and how to go on
 LEFT_AS_IT_IS = ('; it was left as it is: start over with --restart, or use '
                  'another --output-folder')
 PARAMS = ('W', 'b', 'b_prime')
-SCALARS = ('epoch', 'batch', 'format')
+SCALARS = ('epoch', 'batch', 'format', 'n_epochs')
+# the chained sha256 of no rows at all
+CHAIN_START = hashlib.sha256(b'').hexdigest()
 
 
 class CheckpointError(Exception):
@@ -78,33 +89,165 @@ def data_fingerprint(array):
     return digest.hexdigest()
 
 
-def checkpoint_size(shapes, dtype, costs_shape):
-    """An upper bound of a checkpoint's size in bytes, for the free-space
-    check before training: the parameters of the given shapes and dtype,
-    the float64 cost history, and room for the headers and settings."""
+def checkpoint_size(shapes, dtype, n_batches):
+    """An upper bound of a checkpoint's size in bytes: the parameters of
+    the given shapes and dtype, one epoch's float64 costs, and room for the
+    headers and settings. It does not depend on the number of epochs."""
     n_values = sum(int(numpy.prod(shape)) for shape in shapes.values())
-    return (n_values * numpy.dtype(dtype).itemsize +
-            8 * int(numpy.prod(costs_shape)) + 64 * 1024)
+    return n_values * numpy.dtype(dtype).itemsize + 16 * n_batches + \
+        64 * 1024
 
 
-def save_checkpoint(path, params, costs, epoch, batch, settings):
+def history_path(checkpoint_path):
+    """The cost history beside a checkpoint: cae_checkpoint.npz ->
+    cae_costs.npy."""
+    folder, name = os.path.split(checkpoint_path)
+    stem = name[:-len('_checkpoint.npz')] if \
+        name.endswith('_checkpoint.npz') else name
+    return os.path.join(folder, stem + '_costs.npy')
+
+
+def history_size(n_epochs, n_batches):
+    """The cost history's size in bytes (float64 rows, a 128-byte header)."""
+    return 128 + 16 * n_epochs * n_batches
+
+
+def chain(previous, rows):
+    """The chained sha256 after ``rows`` (one epoch's costs) were added to
+    a history whose chained sha256 was ``previous``: the work does not
+    grow with the history."""
+    digest = hashlib.sha256(bytes.fromhex(previous))
+    digest.update(numpy.ascontiguousarray(rows, numpy.float64).tobytes())
+    return digest.hexdigest()
+
+
+def save_checkpoint(path, params, n_epochs, epoch_costs, history, epoch,
+                    batch, settings):
     """Write a checkpoint atomically.
 
     params: {'W': ..., 'b': ..., 'b_prime': ...} numpy arrays.
-    costs: the (n_epochs, n_batches, 2) cost history so far.
+    n_epochs: the epochs the run trains in all.
+    epoch_costs: the (n_batches, 2) costs of epoch ``epoch`` so far (zeros
+        once training is done).
+    history: the chained sha256 of the cost history's first ``epoch``
+        epochs (CostHistory).
     epoch, batch: where training goes on: epoch ``epoch`` (0-based) from its
         minibatch ``batch``; (n_epochs, 0) once training is done.
     settings: {name: number or string}: the hyperparameters and the data
         fingerprint, which a resumed run must match.
     """
     arrays = {name: numpy.asarray(params[name]) for name in PARAMS}
-    arrays['costs'] = numpy.asarray(costs, dtype=numpy.float64)
+    arrays['epoch_costs'] = numpy.asarray(epoch_costs, dtype=numpy.float64)
     arrays.update(epoch=numpy.asarray(epoch), batch=numpy.asarray(batch),
-                  format=numpy.asarray(FORMAT))
+                  format=numpy.asarray(FORMAT),
+                  n_epochs=numpy.asarray(n_epochs),
+                  history=numpy.asarray(history))
     for name, value in settings.items():
         arrays['setting_' + name] = numpy.asarray(value)
     with atomic_write(path) as f:
         numpy.savez(f, **arrays)
+
+
+class CostHistory(object):
+    """The per-minibatch costs of a run's finished epochs, at ``path``: an
+    .npy file of shape (n_epochs, n_batches, 2), float64, whose first rows
+    are the epochs done (numpy.load reads it; the rest is zeros, reserved
+    on the disk).
+
+    ``up_to`` writes it whole the first time a process calls it
+    (atomically, with the epochs done so far), then only the new epochs'
+    rows, in place, flushed to the disk before the checkpoint that counts
+    them is written. ``read`` gives the rows back on resume, checked
+    against the checkpoint's chained sha256 of them.
+    """
+
+    def __init__(self, path, n_epochs, n_batches):
+        self.path = path
+        self.shape = (n_epochs, n_batches, 2)
+        self.done = None  # epochs in the file this process wrote
+        self.digest = CHAIN_START
+        self.offset = 0  # where the rows start, after the .npy header
+
+    def _header(self):
+        buffer = io.BytesIO()
+        numpy.lib.format.write_array_header_1_0(buffer, {
+            'descr': '<f8', 'fortran_order': False, 'shape': self.shape})
+        return buffer.getvalue()
+
+    def up_to(self, epochs_done, costs):
+        """Make the file hold costs[:epochs_done] (written whole the first
+        time, then only the new epochs); returns their chained sha256."""
+        if self.done is None:
+            digest = CHAIN_START
+            header = self._header()
+            n_epochs, n_batches = self.shape[:2]
+            with atomic_file(self.path, reserve=16 * n_batches *
+                             (n_epochs - epochs_done)) as f:
+                f.write(header)
+                for epoch in range(epochs_done):
+                    f.write(numpy.ascontiguousarray(costs[epoch]).tobytes())
+                    digest = chain(digest, costs[epoch])
+            self.offset = len(header)
+            self.done, self.digest = epochs_done, digest
+            return digest
+        if epochs_done > self.done:
+            row_bytes = 16 * self.shape[1]
+            try:
+                with open(self.path, 'r+b') as f:
+                    for epoch in range(self.done, epochs_done):
+                        f.seek(self.offset + epoch * row_bytes)
+                        f.write(numpy.ascontiguousarray(
+                            costs[epoch], numpy.float64).tobytes())
+                        self.digest = chain(self.digest, costs[epoch])
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as e:
+                raise OutputError('cannot write %s: %s' % (
+                    self.path, os_error_cause(e))) from None
+            self.done = epochs_done
+        return self.digest
+
+    def read(self, epochs_done, digest):
+        """The first ``epochs_done`` epochs' costs, (epochs_done, n_batches,
+        2), checked against the checkpoint's chained sha256."""
+        n_batches = self.shape[1]
+        try:
+            with open(self.path, 'rb') as f:
+                version = numpy.lib.format.read_magic(f)
+                if version != (1, 0):
+                    raise ValueError('unknown .npy version %s' % (version,))
+                shape, fortran, dtype = \
+                    numpy.lib.format.read_array_header_1_0(f)
+                if dtype != numpy.float64 or fortran or len(shape) != 3 or \
+                        shape[1:] != (n_batches, 2) or \
+                        shape[0] < epochs_done:
+                    raise ValueError('it holds %s %s, not the %d epochs of '
+                                     '%d minibatches of the checkpoint' % (
+                                         dtype, shape, epochs_done,
+                                         n_batches))
+                data = f.read(16 * n_batches * epochs_done)
+        except FileNotFoundError:
+            raise CheckpointError(
+                'cannot resume: the cost history %s of the checkpoint is '
+                'missing%s' % (self.path, LEFT_AS_IT_IS)) from None
+        except (OSError, ValueError) as e:
+            raise CheckpointError('cannot resume: the cost history %s cannot '
+                                  'be used (%s)%s' % (self.path, e,
+                                                      LEFT_AS_IT_IS)) from None
+        if len(data) != 16 * n_batches * epochs_done:
+            raise CheckpointError('cannot resume: the cost history %s is cut '
+                                  'short%s' % (self.path, LEFT_AS_IT_IS))
+        rows = numpy.frombuffer(data, numpy.float64).reshape(
+            epochs_done, n_batches, 2)
+        found = CHAIN_START
+        for epoch_rows in rows:
+            found = chain(found, epoch_rows)
+        if found != digest:
+            raise CheckpointError(
+                'cannot resume: the cost history %s is not the one of the '
+                'checkpoint (another run wrote it, or it was changed)%s'
+                % (self.path, LEFT_AS_IT_IS))
+        return rows
 
 
 # ---- reading, without trusting the file -------------------------------------
@@ -138,10 +281,12 @@ def _read_member(archive, name, shape=None, kinds='f'):
 
 
 def read_checkpoint(path, shapes=None, settings=None):
-    """The contents of a checkpoint: {'W', 'b', 'b_prime', 'costs': arrays,
-    'epoch', 'batch': ints, 'settings': dict}.
+    """The contents of a checkpoint: {'W', 'b', 'b_prime', 'epoch_costs':
+    arrays, 'epoch', 'batch', 'n_epochs': ints, 'history': str, 'settings':
+    dict}.
 
-    shapes: {name: shape} that this run needs (W, b, b_prime, costs);
+    shapes: {name: shape} that this run needs (W, b, b_prime,
+    epoch_costs);
     None reads whatever shapes the file has (to look at it before the data
     is loaded). settings: this run's, which the checkpoint's must match
     (checked before any array is read). CheckpointError names what is
@@ -152,8 +297,8 @@ def read_checkpoint(path, shapes=None, settings=None):
         with zipfile.ZipFile(path) as archive:
             names = {n[:-len('.npy')] for n in archive.namelist()
                      if n.endswith('.npy')}
-            missing = [n for n in PARAMS + ('costs',) + SCALARS
-                       if n not in names]
+            missing = [n for n in PARAMS + ('epoch_costs', 'history') +
+                       SCALARS if n not in names]
             if missing:
                 raise ValueError('it is not a checkpoint of cA.py (missing '
                                  '%s)' % ', '.join(missing))
@@ -168,10 +313,12 @@ def read_checkpoint(path, shapes=None, settings=None):
                 for name in sorted(names) if name.startswith('setting_')}
             if settings is not None:
                 check_settings_match(path, saved_settings, settings)
-            costs_shape = shapes.get('costs')
-            contents['costs'] = _read_member(archive, 'costs', costs_shape,
-                                             'f') if costs_shape else \
-                _read_any(archive, 'costs', 3)
+            contents['history'] = str(_read_member(archive, 'history',
+                                                   kinds='U').item())
+            costs_shape = shapes.get('epoch_costs')
+            contents['epoch_costs'] = _read_member(
+                archive, 'epoch_costs', costs_shape, 'f') if costs_shape \
+                else _read_any(archive, 'epoch_costs', 2)
             for name in PARAMS:
                 contents[name] = _read_member(archive, name, shapes[name]) \
                     if name in shapes else _read_any(archive, name, None)
@@ -204,11 +351,15 @@ def _checked(path, contents, settings):
     def refuse(what):
         raise CheckpointError('the checkpoint %s cannot be used (%s)%s'
                               % (path, what, LEFT_AS_IT_IS))
-    costs = contents['costs']
-    if costs.ndim != 3 or costs.shape[2] != 2:
-        refuse('its cost history has shape %s' % (costs.shape,))
-    n_epochs, n_batches = costs.shape[:2]
+    costs = contents['epoch_costs']
+    if costs.ndim != 2 or costs.shape[1] != 2:
+        refuse('its costs of an epoch have shape %s' % (costs.shape,))
+    n_batches = costs.shape[0]
     epoch, batch = int(contents['epoch']), int(contents['batch'])
+    n_epochs = int(contents['n_epochs'])
+    if len(contents['history']) != 64 or \
+            set(contents['history']) - set('0123456789abcdef'):
+        refuse('its history digest is not a sha256')
     # batch == n_batches: a signal came after the epoch's last minibatch
     if not (0 <= epoch <= n_epochs and 0 <= batch <= n_batches) or \
             (epoch == n_epochs and batch != 0):
@@ -222,8 +373,10 @@ def _checked(path, contents, settings):
     if W.ndim != 2 or b.shape != W.shape[1:] or b_prime.shape != W.shape[:1]:
         refuse('W, b and b_prime have shapes %s, %s, %s that do not fit '
                'together' % (W.shape, b.shape, b_prime.shape))
-    checkpoint = {name: contents[name] for name in PARAMS + ('costs',)}
-    checkpoint.update(epoch=epoch, batch=batch, settings=settings)
+    checkpoint = {name: contents[name]
+                  for name in PARAMS + ('epoch_costs', 'history')}
+    checkpoint.update(epoch=epoch, batch=batch, n_epochs=n_epochs,
+                      settings=settings)
     return checkpoint
 
 
@@ -312,7 +465,7 @@ class TrainingRun(object):
             print('note: %s will be replaced: %s' % (self.path, e),
                   file=self.log, flush=True)
             return
-        planned = saved['costs'].shape[0]
+        planned = saved['n_epochs']
         if saved['epoch'] < planned:
             raise CheckpointError(
                 '%s holds an unfinished run (%d of %d epochs done): resume '
@@ -323,27 +476,28 @@ class TrainingRun(object):
         """The cost history (n_epochs, n_batches, 2) for the loop to fill
         in. settings: the hyperparameters and data fingerprint, which a
         resumed run must match; shapes: {'W': ..., 'b': ..., 'b_prime': ...}
-        of this run's parameters. On resume, the checkpoint is read and
-        checked against both before anything is compiled, and the history
-        is restored (the parameters are restored by ``restore``)."""
+        of this run's parameters. On resume, the checkpoint and its cost
+        history are read and checked against both before anything is
+        compiled, and the history is restored (the parameters are restored
+        by ``restore``)."""
         self.settings = settings
         self.n_epochs, self.n_batches = n_epochs, n_batches
         self.costs = numpy.zeros((n_epochs, n_batches, 2))
+        self.history = CostHistory(history_path(self.path), n_epochs,
+                                   n_batches)
         if not self.resume:
             return self.costs
+        shapes = dict(shapes, epoch_costs=(n_batches, 2))
         saved = read_checkpoint(self.path, shapes, settings)
-        if saved['costs'].shape[1] != n_batches:
-            raise CheckpointError('cannot resume from %s: its epochs have %d '
-                                  'minibatches, this run\'s %d%s' % (
-                                      self.path, saved['costs'].shape[1],
-                                      n_batches, LEFT_AS_IT_IS))
         if saved['epoch'] > n_epochs:
             raise CheckpointError('%s has %d epochs done: ask for at least '
                                   'as many (--epochs %d)%s' % (
                                       self.path, saved['epoch'],
                                       saved['epoch'], LEFT_AS_IT_IS))
-        rows = min(n_epochs, saved['costs'].shape[0])
-        self.costs[:rows] = saved['costs'][:rows]
+        done = saved['epoch']
+        self.costs[:done] = self.history.read(done, saved['history'])
+        if done < n_epochs:
+            self.costs[done] = saved['epoch_costs']
         self._saved_params = {name: saved[name] for name in PARAMS}
         self.start_epoch, self.start_batch = saved['epoch'], saved['batch']
         return self.costs
@@ -394,7 +548,12 @@ class TrainingRun(object):
                 self._stop.signum)
 
     def save(self, epoch, batch=0):
-        """Write the checkpoint: training goes on at (epoch, batch)."""
+        """Write the checkpoint: training goes on at (epoch, batch). The
+        cost history gets the finished epochs first."""
+        history = self.history.up_to(epoch, self.costs)
+        epoch_costs = self.costs[epoch] if epoch < self.n_epochs else \
+            numpy.zeros((self.n_batches, 2))
         save_checkpoint(self.path, {name: p.get_value(borrow=True)
                                     for name, p in zip(PARAMS, self.params)},
-                        self.costs, epoch, batch, self.settings)
+                        self.n_epochs, epoch_costs, history, epoch, batch,
+                        self.settings)

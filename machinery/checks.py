@@ -15,6 +15,8 @@ from .kernel import GRADIENTS
 
 # numpy.random.RandomState takes seeds in [0, 2**32)
 SEED_LIMIT = 2 ** 32
+# the radii of analysis.py's contraction curves
+MAX_RADII = 1000
 
 
 class ConfigError(ValueError):
@@ -103,6 +105,19 @@ def cA_training(learning_rate, training_epochs, batch_size,
     one_of('gradient', gradient, GRADIENTS)
 
 
+def representable(name, value, floatX):
+    """ConfigError when a nonzero setting becomes 0 or infinite in the
+    float type the model computes in (float32 holds 1.4e-45 to 3.4e38): a
+    learning rate that rounds to 0 would train nothing, silently."""
+    cast = numpy.asarray(value, dtype=floatX)
+    if value != 0 and (cast == 0 or not numpy.isfinite(cast)):
+        raise ConfigError('%s %r is %s in %s, the floatX this run computes '
+                          'in: choose a value within %g to %g, or use float64'
+                          % (name, value, 'infinite' if cast != 0 else '0',
+                             floatX, numpy.finfo(floatX).tiny,
+                             numpy.finfo(floatX).max))
+
+
 def batch_fits(batch_size, n_examples, name='batch_size'):
     if batch_size > n_examples:
         raise ConfigError('%s %d is larger than the training set '
@@ -162,6 +177,11 @@ def analysis(training_epochs, n_examples, contraction_level, n_hidden,
                           'distance between two test digits needs two), '
                           'got %r' % (n_examples,))
     positive_int('n_radii', n_radii)
+    if n_radii > MAX_RADII:
+        raise ConfigError('n_radii must be at most %d (a curve of the figure '
+                          'cannot show more points, and each costs two '
+                          'passes over the digits), got %r'
+                          % (MAX_RADII, n_radii))
     positive_number('min_radius_factor', min_radius_factor)
     positive_number('max_radius_factor', max_radius_factor)
     if min_radius_factor >= max_radius_factor:

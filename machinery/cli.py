@@ -23,6 +23,8 @@ adds its flags with ``add(parser, ...)`` (the shared ones, like
 """
 import argparse
 import ast
+import contextlib
+import errno
 import inspect
 import os
 import shlex
@@ -184,9 +186,16 @@ def main(function, parser, argv=None, resume_flag=None):
     # from here on, Ctrl-C is a KeyboardInterrupt (the scripts ignore it
     # quietly while their modules load), reported below
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # a path that is not valid text in the file system's encoding (it
+    # reaches Python as surrogate escapes) is printed with escapes rather
+    # than failing the first line that names it
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors='backslashreplace')
     args = arguments(parser, argv)
     try:
         function(**args)
+        sys.stdout.flush()
     except USER_ERRORS as e:
         print('error: %s' % e, file=sys.stderr)
         return 2
@@ -201,4 +210,48 @@ def main(function, parser, argv=None, resume_flag=None):
         print('interrupted (Ctrl-C); nothing was left half-written',
               file=sys.stderr)
         return 128 + signal.SIGINT
+    except Exception as e:
+        if isinstance(e, OSError) and stdout_failed(e):
+            return stop_for_stdout(e, resume_flag)
+        # what the stack raises when the environment fails it
+        backend = sys.modules.get('machinery.backend')
+        failure = backend and (backend.lock_timeout(e) or
+                               backend.compile_failure(e))
+        if not failure:
+            raise
+        print('error: %s' % failure, file=sys.stderr)
+        return 2
     return 0
+
+
+def stdout_failed(error):
+    """Whether an OSError came from writing the standard output: a closed
+    pipe (``| head``) or a full device (``> /dev/full``)."""
+    if isinstance(error, BrokenPipeError):
+        return True
+    try:
+        sys.stdout.flush()
+    except OSError:
+        return True
+    return error.errno == errno.ENOSPC and getattr(error, 'filename',
+                                                   None) is None
+
+
+def stop_for_stdout(error, resume_flag):
+    """The run stopped because its standard output cannot be written: one
+    line on stderr (saying how a checkpoint resumes, where there is one),
+    and the output silenced so that Python's own flush at exit stays
+    quiet. What was written to files is whole (atomic writes)."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    hint = ' (a checkpoint it wrote goes on with %s)' % resume_flag \
+        if resume_flag else ''
+    broken = isinstance(error, BrokenPipeError)
+    with contextlib.suppress(OSError):
+        print('stopped: the standard output %s; the files written so far '
+              'are whole%s' % ('was closed (the program reading it ended)'
+                               if broken else 'cannot be written (%s)'
+                               % outputs.os_error_cause(error), hint),
+              file=sys.stderr)
+    return 128 + signal.SIGPIPE if broken else 2

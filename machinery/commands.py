@@ -253,12 +253,19 @@ def analysis_parser(run_analysis):
     cli.add(parser, '--verbose', action='store_true',
             help="also print the logistic regressions' own progress (a line "
                  "per look at the validation set)")
+    cli.add(parser, '--resume', action='store_true',
+            help='go on with the trainings an interrupted analysis left '
+                 'unfinished in cae/ and ae/ (same settings and data)')
+    cli.add(parser, '--restart', action='store_true',
+            help='start the trainings over even though cae/ or ae/ holds '
+                 'an unfinished checkpoint (it is replaced)')
     return parser
 
 
 def analysis(run_analysis, argv=None):
     """analysis.py's command line."""
-    return cli.main(run_analysis, analysis_parser(run_analysis), argv)
+    return cli.main(run_analysis, analysis_parser(run_analysis), argv,
+                    resume_flag='--resume')
 
 
 # ---- --help, before the stack loads -----------------------------------------

@@ -34,6 +34,7 @@ import gzip
 import os
 import pickle
 import shlex
+import stat
 import zlib
 
 import numpy
@@ -153,9 +154,31 @@ def _drain(gz, limit):
         return left, exc
 
 
+def _special_kind(path):
+    """'a FIFO', 'a device', 'a socket' for such a file at ``path``; ''
+    for a regular file, a folder or nothing (each has its own message)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ''
+    for test, kind in ((stat.S_ISFIFO, 'a FIFO (named pipe)'),
+                       (stat.S_ISCHR, 'a character device'),
+                       (stat.S_ISBLK, 'a block device'),
+                       (stat.S_ISSOCK, 'a socket')):
+        if test(mode):
+            return kind
+    return ''
+
+
 def _open(path, name, fix):
     """The open file at ``path``, once it looks like a gzip file of an
     allowed size."""
+    kind = _special_kind(path)
+    if kind:
+        # opening a FIFO would wait for a writer, forever; reading a
+        # device would not end
+        raise DatasetError(f'{name} is {kind}, not a dataset file: give the '
+                           f'path of mnist.pkl.gz (a regular file)')
     try:
         f = open(path, 'rb')
     except FileNotFoundError:

@@ -14,6 +14,10 @@ goes through here.
   other process, when another live run holds it. Only the holder of the
   lock removes the temporary files that a killed run left in the folder:
   a live run's files are never touched.
+- ``atomic_file(path)``: the same for a file written as a stream (too
+  large to build in memory first).
+- ``check_file_path(path, option, name)``: refuse before the work starts when
+  a folder or a special file is where a file is to be written.
 - ``check_free_space(folder, n_bytes, what)``: refuse before the work
   starts when a file of known size cannot fit.
 """
@@ -70,6 +74,18 @@ def atomic_write(path, mode='wb'):
 
 def write_bytes(path, data):
     """Put ``data`` at ``path`` atomically; OutputError when it cannot."""
+    with atomic_file(path) as f:
+        f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_file(path, reserve=0):
+    """Yield a binary file that is written beside ``path`` and, on leaving
+    the block, flushed to the disk and renamed over it (a file too large
+    to build in memory first). reserve: bytes to allocate on the disk
+    beyond what was written, so that later writes in place cannot run out
+    of space. OutputError when it cannot be written; an exception inside
+    the block leaves ``path`` as it was."""
     folder = os.path.dirname(os.path.abspath(path))
     tmp = None
     try:
@@ -80,17 +96,14 @@ def write_bytes(path, data):
             umask = os.umask(0)
             os.umask(umask)
             os.fchmod(f.fileno(), 0o666 & ~umask)
-            f.write(data)
+            yield f
             f.flush()
+            if reserve > 0:
+                os.posix_fallocate(f.fileno(), f.tell(), reserve)
             os.fsync(f.fileno())
         os.replace(tmp, path)
         tmp = None
-        # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_folder(folder)  # the rename itself, durable
     except OSError as e:
         raise OutputError('cannot write %s: %s%s' % (
             path, os_error_cause(e),
@@ -100,6 +113,14 @@ def write_bytes(path, data):
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.remove(tmp)
+
+
+def fsync_folder(folder):
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def remove_dead_temporaries(path):
@@ -128,6 +149,19 @@ def note_replaced(paths, whose, log):
     print('note: this run replaces %s, written %s by %s' % (
         names, time.strftime('%Y-%m-%d %H:%M', time.localtime(written)),
         whose), file=log, flush=True)
+
+
+def check_file_path(path, option, name):
+    """OutputError, before any work, when ``path`` cannot be a file that
+    atomic_write replaces: a folder, or something else than a regular file
+    (a FIFO, a device) is in its place. option: the flag that names it;
+    name: a file name to suggest inside a folder."""
+    if os.path.isdir(path):
+        raise OutputError('%s %s is a folder: give a file name, such as %s'
+                          % (option, path, os.path.join(path, name)))
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise OutputError('%s %s is not a regular file: give the path of a '
+                          'file to write' % (option, path))
 
 
 def check_free_space(folder, n_bytes, what):
@@ -185,7 +219,8 @@ def take_lock(lock_path):
     write into it who holds it; return the open file. Locked when another
     live process holds it, OSError when the file cannot be written."""
     while True:
-        lock = open(lock_path, 'a+')
+        # (errors=: a command line holding a path that is not valid text)
+        lock = open(lock_path, 'a+', errors='backslashreplace')
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -19,8 +19,9 @@ and each call does the safe thing at its moment:
    (``resume`` goes on from it); clears the temporaries of a killed run.
 2. ``start``: checks that the minibatch fits the data, reads and checks the
    checkpoint of a resumed run against this run's settings and data before
-   anything is compiled, checks that the checkpoint will fit on the disk,
-   and returns the (epochs, minibatches, 2) cost history to fill in.
+   anything is compiled, checks that the run's arrays fit in the memory
+   available and its outputs on the disk (resources.py), and returns the
+   (epochs, minibatches, 2) cost history to fill in.
 3. ``epochs``: sets the parameters to the checkpoint's on resume, then
    yields the epochs still to train, with SIGINT and SIGTERM turned into a
    stop between two steps (checkpoints.StopOnSignal).
@@ -40,6 +41,7 @@ from . import checks
 from . import cli
 from . import commands
 from . import outputs
+from . import resources
 from .mnist_file import DEFAULT_PATH
 
 # test_cA's dataset: data/mnist.pkl.gz at the top of the repository
@@ -63,7 +65,7 @@ def output_names(contraction_level):
 def describe_run(checkpoint):
     """'a finished run of 20 epochs (lambda 0.1, 500 hidden units)' for the
     checkpoint read by checkpoints.read_checkpoint."""
-    done, planned = checkpoint['epoch'], checkpoint['costs'].shape[0]
+    done, planned = checkpoint['epoch'], checkpoint['n_epochs']
     settings = checkpoint['settings']
     return '%s run of %d epoch%s (lambda %g, %s hidden units)' % (
         'a finished' if done >= planned else 'an unfinished',
@@ -102,7 +104,9 @@ class SafeRun(object):
                 self.folder.path(checkpoint_name), resume=self.resume,
                 restart=self.restart, log=self.log)
             self.checkpoint.check_can_start()
-            for path in (self.checkpoint.path, self.filters_path):
+            self.history_path = checkpoints.history_path(
+                self.checkpoint.path)
+            for path in self.output_paths:
                 outputs.remove_dead_temporaries(path)
             if not self.resume:
                 self._say_what_it_replaces()
@@ -115,10 +119,15 @@ class SafeRun(object):
         try:
             whose = describe_run(checkpoints.read_checkpoint(
                 self.checkpoint.path))
-            paths = [self.checkpoint.path, self.filters_path]
+            paths = self.output_paths
         except checkpoints.CheckpointError:  # check_can_start said so
-            whose, paths = 'an earlier run', [self.filters_path]
+            whose, paths = 'an earlier run', self.output_paths[1:]
         outputs.note_replaced(paths, whose, self.log)
+
+    @property
+    def output_paths(self):
+        """The checkpoint, its cost history and the filters."""
+        return [self.checkpoint.path, self.history_path, self.filters_path]
 
     def __exit__(self, *exc):
         self._let_signals_through()
@@ -137,6 +146,8 @@ class SafeRun(object):
         shapes = {'W': (n_visible, s['n_hidden']), 'b': (s['n_hidden'],),
                   'b_prime': (n_visible,)}
         floatX = str(train_set_x.get_value(borrow=True).dtype)
+        for name in ('learning_rate', 'contraction_level'):
+            checks.representable(name, s[name], floatX)
         # what a resumed run must share with the checkpoint's run
         saved = dict(learning_rate=float(s['learning_rate']),
                      batch_size=int(s['batch_size']),
@@ -145,12 +156,10 @@ class SafeRun(object):
                      gradient=s['gradient'], floatX=floatX,
                      data_sha256=checkpoints.data_fingerprint(
                          train_set_x.get_value(borrow=True)))
-        costs = self.checkpoint.start(
+        check_means(s, n_visible, n_train_batches, floatX, self.folder,
+                    shapes)
+        return self.checkpoint.start(
             self.settings['training_epochs'], n_train_batches, saved, shapes)
-        outputs.check_free_space(
-            self.folder.folder, checkpoints.checkpoint_size(
-                shapes, floatX, costs.shape), 'the checkpoint')
-        return costs
 
     def epochs(self, params, on_stop=None):
         """The epochs to train; on resume, ``params`` (the shared W, b,
@@ -198,6 +207,28 @@ class SafeRun(object):
     def training_time(self):
         """Seconds since the first epoch began."""
         return time.perf_counter() - self.started
+
+
+# bytes of the filters PNG at most (100 tiles of 28 x 28, 8-bit grey)
+FILTERS_BYTES = 2 ** 20
+
+
+def check_means(settings, n_visible, n_batches, floatX, folder, shapes):
+    """ConfigError or OutputError, before anything is allocated or
+    compiled, when the run's arrays cannot fit in the memory available or
+    its outputs on the disk (machinery/resources.py)."""
+    epochs = settings['training_epochs']
+    resources.check_memory(resources.autoencoder_needs(
+        epochs, n_batches, n_visible, settings['n_hidden'],
+        settings['batch_size'], int(floatX[-2:]) // 8))
+    # a checkpoint is replaced atomically: the old one stays until the new
+    # one is whole, so both must fit; likewise the filters
+    outputs.check_free_space(
+        folder.folder,
+        2 * checkpoints.checkpoint_size(shapes, floatX, n_batches) +
+        checkpoints.history_size(epochs, n_batches) + 2 * FILTERS_BYTES,
+        'the checkpoint (twice, to replace it), the cost history and the '
+        'filters')
 
 
 def write_image(image, path):

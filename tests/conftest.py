@@ -61,9 +61,9 @@ def real_mnist():
 
 def run_script(args, cwd=None, **kwargs):
     """Run a repo script in a fresh interpreter; returns CompletedProcess."""
+    kwargs.setdefault('timeout', 600)
     return subprocess.run([sys.executable] + list(args), cwd=cwd or REPO,
-                          capture_output=True, text=True, timeout=600,
-                          **kwargs)
+                          capture_output=True, text=True, **kwargs)
 
 
 # ---- independent numpy references ----------------------------------------

@@ -289,8 +289,8 @@ TINY_ARGS = ['--epochs', '2', '--n-hidden', '20', '--n-examples', '20',
              '--classifier-epochs', '100', '--classifier-batch-size', '50']
 FILES = ['analysis_spectrum.png', 'analysis_contraction.png',
          'analysis_training.png', 'analysis.json', 'cae/cae_filters.png',
-         'cae/cae_checkpoint.npz', 'ae/ae_filters.png',
-         'ae/ae_checkpoint.npz']
+         'cae/cae_checkpoint.npz', 'cae/cae_costs.npy', 'ae/ae_filters.png',
+         'ae/ae_checkpoint.npz', 'ae/ae_costs.npy']
 
 
 def files_under(folder):
@@ -535,21 +535,68 @@ def test_ctrl_c_at_any_step_is_one_line_and_leaves_no_partial_file(
             if f.endswith(('.tmp', outputs.LOCK_NAME))] == []
     if line_start == 'epoch 1/10':  # test_cA's own stop, with a checkpoint
         assert 'stopped at epoch' in stderr
-        assert 'analysis.py does not resume: run it again' in stderr
+        assert 'the analysis stopped; resume with: ' in stderr
+        assert ' analysis.py --resume ' in stderr
+
+
+def files_and_bytes(folder):
+    return {f: open(os.path.join(str(folder), f), 'rb').read()
+            for f in files_under(folder)}
 
 
 @pytest.mark.slow
-def test_a_rerun_replaces_the_checkpoint_an_interrupted_run_left(
+def test_an_interrupted_training_is_kept_then_resumed_or_restarted(
         tiny_mnist, tmp_path):
     out = tmp_path / 'out'
     code, _, stderr = interrupt_after('epoch 2/10', tiny_mnist, str(out))
     assert code == 130, stderr
     checkpoint = str(out / 'cae' / CHECKPOINT_NAME)
     assert checkpoints.read_checkpoint(checkpoint)['epoch'] < 10  # unfinished
-    r = run_script(['analysis.py', '--dataset', tiny_mnist,
-                    '--output-folder', str(out)] + INTERRUPTIBLE_ARGS)
+    argv = ['analysis.py', '--dataset', tiny_mnist, '--output-folder',
+            str(out)] + INTERRUPTIBLE_ARGS
+    # a plain rerun refuses, before reading anything, and changes nothing
+    before = files_and_bytes(out)
+    r = run_script(argv)
+    assert r.returncode == 2 and r.stdout == '', r.stdout
+    assert r.stderr.startswith('error: ') and r.stderr.count('\n') == 1
+    assert 'unfinished run' in r.stderr and '--resume' in r.stderr
+    assert files_and_bytes(out) == before
+    # --resume goes on from the checkpoint, and ends as a whole run would
+    r = run_script(argv + ['--resume'])
     assert r.returncode == 0, r.stderr
-    assert 'resuming' not in r.stdout  # started over
+    assert 'resuming from %s' % checkpoint in r.stdout
     for name in ('cae/' + CHECKPOINT_NAME, 'ae/' + AE_CHECKPOINT_NAME):
         saved = checkpoints.read_checkpoint(str(out / name))
         assert (saved['epoch'], saved['batch']) == (10, 0)
+
+
+@pytest.mark.slow
+def test_a_cA_run_left_unfinished_in_a_model_folder_is_not_replaced(
+        tiny_mnist, tmp_path):
+    """cA.py trained into out/cae and was stopped: analysis.py into out
+    must not throw its work away (issue: it used to, silently)."""
+    out = tmp_path / 'out'
+    proc = subprocess.Popen(
+        [sys.executable, 'cA.py', '--dataset', tiny_mnist, '--output-folder',
+         str(out / 'cae'), '--epochs', '50', '--batch-size', '1',
+         '--n-hidden', '20'], cwd=REPO, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith('epoch 1/50'):
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.communicate(timeout=300)
+    assert proc.returncode == 130
+    before = files_and_bytes(out)
+    r = run_script(['analysis.py', '--dataset', tiny_mnist,
+                    '--output-folder', str(out)] + INTERRUPTIBLE_ARGS)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith('error: %s holds an unfinished run' % str(
+        out / 'cae' / CHECKPOINT_NAME)), r.stderr
+    assert files_and_bytes(out) == before
+    # --restart is the way to replace it
+    r = run_script(['analysis.py', '--dataset', tiny_mnist, '--output-folder',
+                    str(out), '--restart'] + INTERRUPTIBLE_ARGS)
+    assert r.returncode == 0, r.stderr
+    saved = checkpoints.read_checkpoint(str(out / 'cae' / CHECKPOINT_NAME))
+    assert saved['n_epochs'] == 10 and saved['epoch'] == 10

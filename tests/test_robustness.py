@@ -40,8 +40,10 @@ def test_every_epoch_leaves_a_checkpoint_that_loads_without_pickle(
     path = str(tmp_path / training.CHECKPOINT_NAME)
     with numpy.load(path, allow_pickle=False) as saved:
         numpy.testing.assert_array_equal(saved['W'], result.ca.W.get_value())
-        numpy.testing.assert_array_equal(saved['costs'], result.costs)
         assert int(saved['epoch']) == 2 and int(saved['batch']) == 0
+    # the finished epochs' costs are in the history beside it, an .npy file
+    history = numpy.load(str(tmp_path / 'cae_costs.npy'), allow_pickle=False)
+    numpy.testing.assert_array_equal(history, result.costs)
     settings = checkpoints.read_checkpoint(path)['settings']
     assert settings['learning_rate'] == 0.1 and settings['n_hidden'] == 30
     assert settings['gradient'] == 'auto' and len(settings['data_sha256']) \
@@ -182,8 +184,9 @@ def assert_same_final_state(folder, expected):
     got = checkpoints.read_checkpoint(
         os.path.join(folder, training.CHECKPOINT_NAME))
     assert (got['epoch'], got['batch']) == (6, 0)
-    for name in ('W', 'b', 'b_prime', 'costs'):
+    for name in ('W', 'b', 'b_prime'):
         numpy.testing.assert_array_equal(got[name], expected[name])
+    assert got['history'] == expected['history']  # the same costs, chained
 
 
 @pytest.mark.parametrize('signum, code', [(signal.SIGINT, 130),
@@ -465,6 +468,18 @@ def truncate(path):
     open(path, 'wb').write(data[:len(data) // 2])
 
 
+def change_history(path, epoch):
+    """Change one cost of the history beside the checkpoint at path, in
+    a finished epoch (epoch) or cut the file short (None)."""
+    history = checkpoints.history_path(path)
+    data = bytearray(open(history, 'rb').read())
+    if epoch is None:
+        data = data[:200]
+    else:
+        data[128 + 16 * 12 * (epoch - 1) + 3] ^= 0x01
+    open(history, 'wb').write(bytes(data))
+
+
 def foreign(path):
     numpy.savez(path, weights=numpy.ones((3, 3)))
 
@@ -488,10 +503,19 @@ CORRUPT = {
                               'epochs'),
     'a negative minibatch': (lambda p: rewrite(p, batch=numpy.asarray(-4)),
                              'is outside its 3 epochs'),
-    'costs of another shape': (lambda p: rewrite(p, costs=numpy.zeros(
-        (3, 12, 5))), 'its cost history has shape (3, 12, 5)'),
-    'costs of another run length': (lambda p: rewrite(p, costs=numpy.zeros(
-        (3, 11, 2))), "its epochs have 11 minibatches, this run's 12"),
+    'costs of another shape': (lambda p: rewrite(p, epoch_costs=numpy.zeros(
+        (12, 5))), 'its costs of an epoch have shape (12, 5)'),
+    'costs of another run length': (lambda p: rewrite(
+        p, epoch_costs=numpy.zeros((11, 2))),
+        'epoch_costs has shape (11, 2) where this run needs (12, 2)'),
+    'a history that is not a sha256': (lambda p: rewrite(
+        p, history=numpy.asarray('x' * 64)), 'history digest is not'),
+    'a cost history changed': (lambda p: change_history(p, 1),
+                               'is not the one of the checkpoint'),
+    'a cost history cut short': (lambda p: change_history(p, None),
+                                 'cut short'),
+    'a cost history missing': (lambda p: os.remove(checkpoints.history_path(
+        p)), 'of the checkpoint is missing'),
     'a string epoch': (lambda p: rewrite(p, epoch=numpy.asarray('1')),
                        'epoch has dtype <U1'),
 }
@@ -540,33 +564,121 @@ def tmpfs():
 
 def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint(
         tiny_mnist, tmp_path, tmpfs):
-    """Room for one checkpoint (190 kB) but not for the next one beside it:
-    the second epoch's checkpoint cannot be written."""
-    folder = tmpfs('300k', str(tmp_path / 'disk'))
-    r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
-                    folder, '--batch-size', '20', '--n-hidden', '30',
-                    '--learning-rate', '0.1', '--epochs', '3'])
+    """The disk has room for the run when it starts; another program fills
+    it while the run is stopped after epoch 1: the next checkpoint cannot
+    be written, and the last one stays whole."""
+    folder = tmpfs('4m', str(tmp_path / 'disk'))
+    proc = subprocess.Popen(
+        [sys.executable, 'cA.py', '--dataset', tiny_mnist, '--output-folder',
+         folder, '--batch-size', '20', '--n-hidden', '30', '--learning-rate',
+         '0.1', '--epochs', '3'], cwd=REPO, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith('epoch 1/3'):
+            proc.send_signal(signal.SIGSTOP)
+            break
+    with open(os.path.join(folder, 'filler'), 'wb', buffering=0) as filler:
+        with pytest.raises(OSError):
+            while True:
+                filler.write(b'x' * 4096)
+    proc.send_signal(signal.SIGCONT)
+    out, err = proc.communicate(timeout=300)
     checkpoint = os.path.join(folder, training.CHECKPOINT_NAME)
-    assert r.returncode == 2 and 'Traceback' not in r.stderr
-    assert r.stderr == ('error: cannot write %s: no space left on the '
-                        'device; the previous file is unchanged\n'
-                        % checkpoint)
-    assert 'epoch 1/3' in r.stdout and 'epoch 2/3' not in r.stdout
+    assert proc.returncode == 2 and 'Traceback' not in err
+    assert err == ('error: cannot write %s: no space left on the device; the '
+                   'previous file is unchanged\n' % checkpoint)
+    assert 'epoch 2/3' not in out
     saved = checkpoints.read_checkpoint(checkpoint)  # whole, and usable
     assert (saved['epoch'], saved['batch']) == (1, 0)
-    assert sorted(os.listdir(folder)) == [training.CHECKPOINT_NAME]
+    assert sorted(os.listdir(folder)) == [training.CHECKPOINT_NAME,
+                                          'cae_costs.npy', 'filler']
 
 
-def test_a_disk_too_small_for_a_checkpoint_is_refused_before_training(
-        tiny_mnist, tmp_path, tmpfs):
-    folder = tmpfs('64k', str(tmp_path / 'disk'))
+def disk_need(n_hidden=30, epochs=20, n_batches=12):
+    """What cA.py asks of the disk for the tiny runs (SafeRun's check)."""
+    shapes = {'W': (784, n_hidden), 'b': (n_hidden,), 'b_prime': (784,)}
+    return 2 * checkpoints.checkpoint_size(shapes, 'float64', n_batches) + \
+        checkpoints.history_size(epochs, n_batches) + \
+        2 * training.FILTERS_BYTES
+
+
+@pytest.mark.parametrize('room', ['64k', 'one checkpoint and a half'])
+def test_a_disk_too_small_for_the_outputs_is_refused_before_training(
+        tiny_mnist, tmp_path, tmpfs, room):
+    """Replacing a checkpoint atomically needs room for two: a disk with
+    1.5 times a checkpoint free is refused before training, not after its
+    first epoch."""
+    shapes = {'W': (784, 30), 'b': (30,), 'b_prime': (784,)}
+    size = '%dk' % (1.5 * checkpoints.checkpoint_size(shapes, 'float64', 12)
+                    // 1024) if room != '64k' else room
+    folder = tmpfs(size, str(tmp_path / 'disk'))
     r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
                     folder, '--batch-size', '20', '--n-hidden', '30'])
     assert r.returncode == 2 and 'Traceback' not in r.stderr
-    assert r.stderr.startswith('error: not enough space in %s for the '
-                               'checkpoint: it needs 0.3 MB' % folder)
+    assert r.stderr.startswith(
+        'error: not enough space in %s for the checkpoint (twice, to replace '
+        'it), the cost history and the filters: it needs %.1f MB'
+        % (folder, disk_need() / 1e6)), r.stderr
     assert 'epoch' not in r.stdout
     assert os.listdir(folder) == []
+
+
+def test_a_disk_with_the_room_asked_for_is_enough(tiny_mnist, tmp_path,
+                                                  tmpfs):
+    """The other side of the estimate: with what the check asks for and
+    no more (rounded up to the tmpfs's pages), the run writes everything."""
+    folder = tmpfs('%dk' % (disk_need(epochs=3) // 1024 + 8),
+                   str(tmp_path / 'disk'))
+    r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
+                    folder, '--batch-size', '20', '--n-hidden', '30',
+                    '--learning-rate', '0.1', '--epochs', '3'])
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(folder)) == [training.CHECKPOINT_NAME,
+                                          'cae_costs.npy', 'cae_filters.png']
+
+
+def test_the_checkpoint_does_not_grow_with_the_epochs(tiny_mnist, tmp_path):
+    """What a checkpoint holds, and the work of writing it, is the same at
+    epoch 1 and at epoch 8; the costs of the finished epochs go to the
+    history beside it, once each."""
+    sizes = {}
+    for epochs in (1, 8):
+        folder = tmp_path / str(epochs)
+        test_cA(dataset=tiny_mnist, output_folder=str(folder),
+                training_epochs=epochs, log=QUIET, **TINY)
+        sizes[epochs] = os.path.getsize(str(folder / 'cae_checkpoint.npz'))
+        history = numpy.load(str(folder / 'cae_costs.npy'))
+        assert history.shape == (epochs, 12, 2) and numpy.all(history > 0)
+    assert sizes[1] == sizes[8]
+
+
+@pytest.mark.parametrize('script, args, phrase', [
+    ('cA.py', ['--epochs', str(10 ** 12)],
+     'training_epochs 1000000000000 needs about 335 TiB of memory for the '
+     'cost of every minibatch (16 bytes each, 23 minibatches an epoch)'),
+    ('cA.py', ['--n-hidden', str(10 ** 9)],
+     'n_hidden 1000000000 needs about 34.2 TiB of memory for W (784 x '
+     '1000000000) and its copies'),
+    ('ScA.py', ['--hidden-layers-sizes', str(10 ** 8), '--pretraining-epochs',
+                '1', '--finetune-epochs', '1'],
+     'hidden_layers_sizes [100000000] needs about'),
+    ('analysis.py', ['--n-radii', str(10 ** 6)],
+     'n_radii must be at most 1000'),
+])
+def test_settings_beyond_the_machine_are_refused_before_any_work(
+        tiny_mnist, tmp_path, script, args, phrase):
+    out = str(tmp_path / 'out')
+    folder = ['--output-folder', out] if script != 'ScA.py' else []
+    start = time.monotonic()
+    r = run_script([script, '--dataset', tiny_mnist] + folder + args)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
+    assert r.stderr.startswith('error: ' + phrase) and \
+        r.stderr.count('\n') == 1, r.stderr
+    if 'needs about' in phrase:
+        assert 'is available: choose a smaller' in r.stderr
+    assert 'epoch' not in r.stdout and 'compiling' not in r.stdout
+    assert not os.path.exists(out) or os.listdir(out) == []
+    assert time.monotonic() - start < 120
 
 
 @pytest.mark.parametrize('seed', ['-1', '4294967296'])
@@ -641,12 +753,13 @@ def test_a_plain_autoencoders_files_say_so_and_a_cae_run_leaves_them(
     test_cA(dataset=tiny_mnist, output_folder=str(tmp_path), log=quiet,
             contraction_level=0.0, **QUICK)
     assert sorted(os.listdir(str(tmp_path))) == ['ae_checkpoint.npz',
+                                                 'ae_costs.npy',
                                                  'ae_filters.png']
     test_cA(dataset=tiny_mnist, output_folder=str(tmp_path), log=quiet,
             **QUICK)
     assert sorted(os.listdir(str(tmp_path))) == [
-        'ae_checkpoint.npz', 'ae_filters.png', 'cae_checkpoint.npz',
-        'cae_filters.png']
+        'ae_checkpoint.npz', 'ae_costs.npy', 'ae_filters.png',
+        'cae_checkpoint.npz', 'cae_costs.npy', 'cae_filters.png']
 
 
 def test_a_run_that_replaces_another_says_so_in_one_line(tiny_mnist,

@@ -64,11 +64,13 @@ compete for the cores.
 Threads pay only when the cores are free: beside another busy program, a
 step that waits at a barrier for a thread that has no core can be slower
 than one thread (docs/performance.md has the measurements). So at small
-minibatches the step measures: every
-PROBE_EVERY steps, PROBE_STEPS steps with all the threads, then as many
-with one, are timed with the monotonic clock, and the faster is kept until
-the next probe. Since the result does not depend on the number of threads, neither
-does the run.
+minibatches the step measures: PROBE_STEPS steps with all the threads,
+then as many with one, are timed with the monotonic clock, and the
+threads are kept until the next probe only if they are clearly faster
+(THREADS_MARGIN). The next probe comes PROBE_EVERY steps later, or twice
+as long after the last interval when the choice stayed the same (up to
+PROBE_EVERY_MOST). Since the result does not depend on the number of
+threads, neither does the run.
 
 The logistic sigmoid and the softplus of a' come from one exp and one
 log1p per pixel: with e = exp(-|a|),  s(a) = 1/(1+e) for a >= 0 and
@@ -133,10 +135,19 @@ SMALL_BATCH = 64
 # costs more than they save (batch 10 on 784 x 500: 3 threads at most).
 PARALLEL_WORK = 1 << 20
 # At small minibatches, whether those threads pay is measured as the run
-# goes: every PROBE_EVERY steps, PROBE_STEPS steps with them, then as many
-# with one thread, and the faster is kept (see "Threads" above).
+# goes: at each probe, PROBE_STEPS steps with them, then as many with one
+# thread; the threads are kept only if their median step is THREADS_MARGIN
+# faster (see "Threads" above). The margin is there because the two medians
+# are noisy on a busy machine (at batch 10, one thread takes about 1.8
+# times as long as two on an idle machine, far beyond the margin, and two
+# about 1.4 times as long as one beside a busy program).
 PROBE_EVERY = 1024
-PROBE_STEPS = 8
+PROBE_STEPS = 16
+# each probe that confirms the choice doubles the interval to the next, up
+# to PROBE_EVERY_MOST steps (about 10 s at batch 10): a steady machine
+# pays for almost no probes, a change of load is seen within seconds
+PROBE_EVERY_MOST = 16384
+THREADS_MARGIN = 0.15
 
 
 # C: where an output W, b or b' goes
@@ -361,12 +372,15 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         # threads and with one, the choice)
         steps = PROBE_STEPS
         return ('void *work_%(name)s; size_t work_bytes_%(name)s;\n'
-                'long calls_%(name)s; double probe_%(name)s[2][%(steps)d];\n'
+                'long calls_%(name)s, probe_start_%(name)s, period_%(name)s;\n'
+                'double probe_%(name)s[2][%(steps)d];\n'
                 'int alone_%(name)s;' % locals())
 
     def c_init_code_struct(self, node, name, sub):
+        every = PROBE_EVERY
         return ('work_%(name)s = NULL; work_bytes_%(name)s = 0;\n'
-                'calls_%(name)s = 0; alone_%(name)s = 0;' % locals())
+                'calls_%(name)s = 0; probe_start_%(name)s = 0;\n'
+                'period_%(name)s = %(every)d; alone_%(name)s = 0;' % locals())
 
     def c_cleanup_code_struct(self, node, name):
         return 'free(work_%(name)s);' % locals()
@@ -389,6 +403,8 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
         parallel_work = PARALLEL_WORK
         threads = self.threads or 0
         probe_every, probe_steps = PROBE_EVERY, PROBE_STEPS
+        probe_most = PROBE_EVERY_MOST
+        keep_many = 1.0 + THREADS_MARGIN
         fail = sub['fail']
         return r"""
 {
@@ -399,6 +415,7 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
     PyArrayObject *x_rows = NULL;
     npy_intp ldx;
     int R, nthreads = 1, probing;
+    long phase = 0;
     size_t bytes;
     struct timespec started;
 
@@ -501,14 +518,17 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
     if (R < 1)
         R = 1;
 
-    /* at small minibatches, threads only where they pay: every
-     * PROBE_EVERY steps, PROBE_STEPS steps with nthreads then PROBE_STEPS
+    /* at small minibatches, threads only where they pay: at each probe
+     * (every period_ steps), PROBE_STEPS steps with nthreads then as many
      * with one are timed (but the first of each, which wakes or lets go
-     * the threads); the faster is kept until the next probe (with another
-     * busy program, one thread can be the faster) */
+     * the threads); the threads are kept until the next probe only if
+     * their median is THREADS_MARGIN below one thread's (with another busy
+     * program, one thread can be the faster, and the medians are noisy) */
     probing = 0;
     if (%(threads)s == 0 && nthreads > 1 && R < V) {
-        long phase = calls_%(name)s %% %(probe_every)s;
+        if (calls_%(name)s - probe_start_%(name)s >= period_%(name)s)
+            probe_start_%(name)s = calls_%(name)s;
+        phase = calls_%(name)s - probe_start_%(name)s;
         if (phase < 2 * %(probe_steps)s) {
             probing = phase < %(probe_steps)s ? 1 : 2;  /* 1 many, 2 one */
             if (phase %% %(probe_steps)s == 0)
@@ -536,16 +556,23 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
     if (probing > 0) {
         /* the step's seconds; after the last probe, the medians decide */
         struct timespec ended;
-        long phase = (calls_%(name)s - 1) %% %(probe_every)s;
         clock_gettime(CLOCK_MONOTONIC, &ended);
         probe_%(name)s[probing - 1][phase %% %(probe_steps)s] =
             (ended.tv_sec - started.tv_sec) +
             1e-9 * (ended.tv_nsec - started.tv_nsec);
-        if (phase == 2 * %(probe_steps)s - 1)
-            alone_%(name)s = cae_median(probe_%(name)s[1] + 1,
-                                        %(probe_steps)s - 1) <
-                             cae_median(probe_%(name)s[0] + 1,
-                                        %(probe_steps)s - 1);
+        if (phase == 2 * %(probe_steps)s - 1) {
+            int alone = %(keep_many)r *
+                        cae_median(probe_%(name)s[0] + 1,
+                                   %(probe_steps)s - 1) >=
+                        cae_median(probe_%(name)s[1] + 1,
+                                   %(probe_steps)s - 1);
+            /* the same choice again: probe half as often (up to
+             * PROBE_EVERY_MOST); another: as often as at first */
+            period_%(name)s = alone == alone_%(name)s ?
+                (period_%(name)s < %(probe_most)s / 2 ?
+                 2 * period_%(name)s : %(probe_most)s) : %(probe_every)s;
+            alone_%(name)s = alone;
+        }
     }
 }
 """ % locals()
