@@ -657,7 +657,7 @@ def test_the_checkpoint_does_not_grow_with_the_epochs(tiny_mnist, tmp_path):
      'training_epochs 1000000000000 needs about 335 TiB of memory for the '
      'cost of every minibatch (16 bytes each, 23 minibatches an epoch)'),
     ('cA.py', ['--n-hidden', str(10 ** 9)],
-     'n_hidden 1000000000 needs about 34.2 TiB of memory for W (784 x '
+     'n_hidden 1000000000 needs about 28.5 TiB of memory for W (784 x '
      '1000000000) and its copies'),
     ('ScA.py', ['--hidden-layers-sizes', str(10 ** 8), '--pretraining-epochs',
                 '1', '--finetune-epochs', '1'],
