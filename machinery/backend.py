@@ -378,7 +378,8 @@ def _start():
     except Exception as e:  # a flag or config file the stack refuses
         print('error: %s cannot start with the settings of %s or its config '
               'file (%s): fix them, or unset them' % (
-                  stack.title, stack.flags_var, _one_line(e)),
+                  stack.title, stack.flags_var,
+                  ' '.join(str(e).split())[:300] or type(e).__name__),
               file=sys.stderr)
         raise SystemExit(2)
     waits = logging.getLogger('filelock')

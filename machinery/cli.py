@@ -176,7 +176,25 @@ def rerun_command(parser, args, *extra):
             words += [flag] + [str(v) for v in value]
         else:
             words += [flag, str(value)]
-    return ' '.join(shlex.quote(w) for w in words)
+    return ' '.join(shell_quote(w) for w in words)
+
+
+def shell_quote(word):
+    """``word`` quoted for a shell. A path that is not valid text (bytes
+    that are not UTF-8, which Python holds as surrogate escapes) is written
+    as $'...' with those bytes as \\xNN, which bash and zsh read back as
+    the very bytes."""
+    try:
+        word.encode('utf-8')
+        return shlex.quote(word)
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for byte in os.fsencode(word):
+        char = chr(byte)
+        out.append('\\' + char if char in "'\\" else char
+                   if 32 <= byte < 127 else '\\x%02x' % byte)
+    return "$'" + ''.join(out) + "'"
 
 
 def main(function, parser, argv=None, resume_flag=None):

@@ -33,7 +33,6 @@ and 2 s here.
 import gzip
 import os
 import pickle
-import shlex
 import stat
 import zlib
 
@@ -77,7 +76,8 @@ def download_command(path):
     """The command that downloads MNIST to ``path``."""
     if os.path.abspath(path) == DEFAULT_PATH:
         return 'python -m machinery.mnist_data'
-    return 'python -m machinery.mnist_data ' + shlex.quote(path)
+    from .cli import shell_quote  # (cli imports this module)
+    return 'python -m machinery.mnist_data ' + shell_quote(path)
 
 
 def _megabytes(n):

@@ -282,3 +282,15 @@ def test_a_model_path_that_cannot_be_a_file_is_refused_before_training(
     assert time.monotonic() - start < 60
     assert os.path.isdir(path) if kind == 'folder' else \
         not os.path.isfile(path)
+
+
+@pytest.mark.parametrize('path', [b'/tmp/out\xff', b"it's \xfe\\x.npz",
+                                  b'plain/path.npz', "caf\u00e9".encode()])
+def test_a_printed_path_reads_back_in_bash_as_the_same_bytes(path):
+    """Commands printed for the user (resume hints, the download command)
+    quote paths with cli.shell_quote; bash must read back the very bytes,
+    those that are not UTF-8 too."""
+    from machinery.cli import shell_quote
+    r = subprocess.run(['bash', '-c', 'printf %s ' +
+                        shell_quote(os.fsdecode(path))], capture_output=True)
+    assert r.stdout == path
