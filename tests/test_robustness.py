@@ -261,16 +261,21 @@ def test_the_resume_hint_runs_whatever_comes_first_on_path(
     assert_same_final_state(folder, uninterrupted)
 
 
-# seconds after the first checkpoint: the kill lands during a training step,
-# the epoch's end or a checkpoint write, wherever this machine's speed puts it
-@pytest.mark.parametrize('delay', [0.0, 0.2, 0.7])
+# when the kill comes after the first checkpoint, in epochs of this run (its
+# second line measures one): during a training step, the epoch's end or a
+# checkpoint write, wherever this machine's speed puts it, and always
+# before the run's last epoch
+@pytest.mark.parametrize('delay', [0.0, 0.3, 0.95])
 def test_sigkill_leaves_whole_files_and_resume_finishes(
         medium_mnist, uninterrupted, tmp_path, delay):
     folder = str(tmp_path)
     checkpoint = os.path.join(folder, training.CHECKPOINT_NAME)
     proc = start_training(medium_mnist, folder)
     wait_for(checkpoint, proc)
-    time.sleep(delay)
+    for line in proc.stdout:
+        if line.startswith('epoch 1/'):  # '... 0.4 s': the epoch's seconds
+            time.sleep(delay * float(line.split()[-2]))
+            break
     proc.kill()
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
