@@ -244,7 +244,10 @@ def main(function, parser, argv=None, resume_flag=None):
 
 def stdout_failed(error):
     """Whether an OSError came from writing the standard output: a closed
-    pipe (``| head``) or a full device (``> /dev/full``)."""
+    pipe (``| head``) or a full device (``> /dev/full``). The scripts
+    write no other pipe, and their files only through outputs.py, whose
+    errors are OutputErrors; a failed flush drops the line it could not
+    write, so flushing again tells only when more is buffered."""
     if isinstance(error, BrokenPipeError):
         return True
     try:
