@@ -296,12 +296,15 @@ def lock_holder(lock_file):
     try:
         inode = os.stat(lock_file).st_ino
         with open('/proc/locks') as f:
-            pids = [int(line.split()[4]) for line in f
-                    if len(line.split()) > 5 and
-                    line.split()[5].endswith(':%d' % inode)]
-    except (OSError, ValueError, IndexError):
+            # '1: FLOCK ADVISORY WRITE <pid> <major>:<minor>:<inode> 0 EOF'
+            fields = [line.split() for line in f]
+        pids = [int(words[4]) for words in fields if len(words) > 5 and
+                words[5].endswith(':%d' % inode)]
+    except (OSError, ValueError):
         pids = []
     for pid in pids:
+        if pid == os.getpid():
+            continue
         try:
             with open('/proc/%d/cmdline' % pid, 'rb') as f:
                 command = ' '.join(f.read().replace(b'\0', b' ').decode(
@@ -309,8 +312,6 @@ def lock_holder(lock_file):
             with open('/proc/%d/stat' % pid) as f:
                 state = f.read().rsplit(')', 1)[1].split()[0]
         except (OSError, IndexError):
-            continue
-        if pid == os.getpid():
             continue
         stopped = state in 'Tt'
         return 'process %d (%s%s)' % (pid, command[:80], ', stopped: '

@@ -112,13 +112,16 @@ def history_size(n_epochs, n_batches):
     return 128 + 16 * n_epochs * n_batches
 
 
-def chain(previous, rows):
-    """The chained sha256 after ``rows`` (one epoch's costs) were added to
-    a history whose chained sha256 was ``previous``: the work does not
-    grow with the history."""
-    digest = hashlib.sha256(bytes.fromhex(previous))
-    digest.update(numpy.ascontiguousarray(rows, numpy.float64).tobytes())
-    return digest.hexdigest()
+def epoch_bytes(rows):
+    """One epoch's (n_batches, 2) costs as the history stores them."""
+    return numpy.ascontiguousarray(rows, numpy.float64).tobytes()
+
+
+def chain(previous, data):
+    """The chained sha256 after ``data`` (epoch_bytes of one epoch) was
+    added to a history whose chained sha256 was ``previous``: the work
+    does not grow with the history."""
+    return hashlib.sha256(bytes.fromhex(previous) + data).hexdigest()
 
 
 def save_checkpoint(path, params, n_epochs, epoch_costs, history, epoch,
@@ -185,20 +188,20 @@ class CostHistory(object):
                              (n_epochs - epochs_done)) as f:
                 f.write(header)
                 for epoch in range(epochs_done):
-                    f.write(numpy.ascontiguousarray(costs[epoch]).tobytes())
-                    digest = chain(digest, costs[epoch])
+                    data = epoch_bytes(costs[epoch])
+                    f.write(data)
+                    digest = chain(digest, data)
             self.offset = len(header)
             self.done, self.digest = epochs_done, digest
             return digest
         if epochs_done > self.done:
-            row_bytes = 16 * self.shape[1]
             try:
                 with open(self.path, 'r+b') as f:
                     for epoch in range(self.done, epochs_done):
-                        f.seek(self.offset + epoch * row_bytes)
-                        f.write(numpy.ascontiguousarray(
-                            costs[epoch], numpy.float64).tobytes())
-                        self.digest = chain(self.digest, costs[epoch])
+                        data = epoch_bytes(costs[epoch])
+                        f.seek(self.offset + epoch * len(data))
+                        f.write(data)
+                        self.digest = chain(self.digest, data)
                     f.flush()
                     os.fsync(f.fileno())
             except OSError as e:
@@ -241,7 +244,7 @@ class CostHistory(object):
             epochs_done, n_batches, 2)
         found = CHAIN_START
         for epoch_rows in rows:
-            found = chain(found, epoch_rows)
+            found = chain(found, epoch_bytes(epoch_rows))
         if found != digest:
             raise CheckpointError(
                 'cannot resume: the cost history %s is not the one of the '

@@ -33,13 +33,12 @@ and 2 s here.
 import gzip
 import os
 import pickle
-import stat
 import zlib
 
 import numpy
 
 from . import array_pickle
-from .outputs import atomic_write
+from .outputs import atomic_write, special_kind
 
 # data/ at the top of the repository, beside the tutorial scripts
 DEFAULT_PATH = os.path.join(
@@ -154,26 +153,10 @@ def _drain(gz, limit):
         return left, exc
 
 
-def _special_kind(path):
-    """'a FIFO', 'a device', 'a socket' for such a file at ``path``; ''
-    for a regular file, a folder or nothing (each has its own message)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return ''
-    for test, kind in ((stat.S_ISFIFO, 'a FIFO (named pipe)'),
-                       (stat.S_ISCHR, 'a character device'),
-                       (stat.S_ISBLK, 'a block device'),
-                       (stat.S_ISSOCK, 'a socket')):
-        if test(mode):
-            return kind
-    return ''
-
-
 def _open(path, name, fix):
     """The open file at ``path``, once it looks like a gzip file of an
     allowed size."""
-    kind = _special_kind(path)
+    kind = special_kind(path)
     if kind:
         # opening a FIFO would wait for a writer, forever; reading a
         # device would not end

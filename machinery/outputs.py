@@ -27,6 +27,7 @@ import fcntl
 import io
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -159,9 +160,29 @@ def check_file_path(path, option, name):
     if os.path.isdir(path):
         raise OutputError('%s %s is a folder: give a file name, such as %s'
                           % (option, path, os.path.join(path, name)))
-    if os.path.lexists(path) and not os.path.isfile(path):
-        raise OutputError('%s %s is not a regular file: give the path of a '
-                          'file to write' % (option, path))
+    kind = special_kind(path) or (
+        'a link to nothing' if os.path.lexists(path) and
+        not os.path.isfile(path) else '')
+    if kind:
+        raise OutputError('%s %s is %s, not a regular file: give the path of '
+                          'a file to write' % (option, path, kind))
+
+
+def special_kind(path):
+    """'a FIFO (named pipe)', 'a character device', ... for such a file at
+    ``path`` (opening a FIFO waits for its other end, reading a device may
+    not end); '' for a regular file, a folder or nothing."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ''
+    for test, kind in ((stat.S_ISFIFO, 'a FIFO (named pipe)'),
+                       (stat.S_ISCHR, 'a character device'),
+                       (stat.S_ISBLK, 'a block device'),
+                       (stat.S_ISSOCK, 'a socket')):
+        if test(mode):
+            return kind
+    return ''
 
 
 def check_free_space(folder, n_bytes, what):
