@@ -44,6 +44,8 @@ pre-training; ``--two-layers`` adds a CAE-pre-trained 1000-1000 stack.
 The defaults are the settings with the lowest validation error in the
 search of search/ (docs/stacked.md tells how it was run).
 """
+import itertools
+import math
 import os
 import statistics
 import sys
@@ -66,6 +68,7 @@ from machinery import mnist_data
 from machinery import outputs
 from machinery import reports
 from machinery import resources
+import analysis
 from cA import cA
 from logistic_sgd import (EarlyStopping, LogisticRegression, read_data,
                           shared_dataset)
@@ -74,12 +77,25 @@ from mlp import HiddenLayer
 # examples per call of the compiled prediction (validation and test)
 EVAL_BATCH_SIZE = 1000
 COMPARISON_NAME = commands.SCA_COMPARISON_NAME  # what compare() writes
+CONTRACTION_FIGURE = commands.SCA_CONTRACTION_NAME  # and its figure
 # what each kind of pre-training is called in the progress lines
 PRETRAINING_NAMES = {'none': 'random initialisation (no pre-training)',
                      'AE': 'plain auto-encoder pre-training (lambda 0)',
                      'CAE': 'CAE pre-training'}
-# Rifai et al. (2011), Table 1, MNIST, one hidden layer of 1000 units
-PAPER_TEST_ERRORS = {'CAE': 0.0114, 'AE': 0.0178}
+# Rifai et al. (2011), Table 1, MNIST, one hidden layer of 1000 units: the
+# test error, the column "Av. ||J_f(x)||_F" (printed in units of 1e-4; its
+# scale is that of the mean squared entry of J, see pretrained_layer) and
+# SAT, the mean fraction of saturated hidden units, before fine-tuning
+PAPER = {'CAE': {'test_error': 0.0114, 'jacobian_norm_column': 0.73e-4,
+                 'saturated_fraction': 0.8636},
+         'AE': {'test_error': 0.0178, 'jacobian_norm_column': 17.5e-4,
+                'saturated_fraction': 0.4990}}
+PAPER_TEST_ERRORS = {kind: row['test_error'] for kind, row in PAPER.items()}
+# a hidden unit is saturated below this or above 1 minus it (the paper's
+# SAT; analysis.saturated_fraction)
+SATURATION_THRESHOLD = 0.05
+# test digits around which the contraction curves of compare() are drawn
+CURVE_EXAMPLES = 500
 
 
 # ---- minibatches in a shuffled order ----------------------------------------
@@ -222,21 +238,25 @@ class ScA(object):
             givens={self.x: minibatch(train_x, index, batch_size, order),
                     self.y: minibatch(train_y, index, batch_size, order)})
 
-    def count_errors(self, data_x, data_y):
-        """How many of the examples (data_x, data_y), numpy arrays, the MLP
-        misclassifies with its current parameters. Reads each row once,
-        in chunks of EVAL_BATCH_SIZE."""
+    def wrong_digits(self, data_x, data_y):
+        """Which of the examples (data_x, data_y), numpy arrays, the MLP
+        misclassifies with its current parameters: a boolean vector. Reads
+        each row once, in chunks of EVAL_BATCH_SIZE."""
         if self._predict is None:
             self._predict = theano.function([self.x], self.logLayer.y_pred)
         floatX = theano.config.floatX
-        wrong = 0
+        wrong = numpy.zeros(len(data_y), dtype=bool)
         for start in range(0, len(data_y), EVAL_BATCH_SIZE):
             stop = start + EVAL_BATCH_SIZE
             predicted = self._predict(numpy.asarray(data_x[start:stop],
                                                     dtype=floatX))
-            wrong += int(numpy.sum(predicted != numpy.asarray(
-                data_y[start:stop])))
+            wrong[start:stop] = predicted != numpy.asarray(data_y[start:stop])
         return wrong
+
+    def count_errors(self, data_x, data_y):
+        """How many of the examples (data_x, data_y) the MLP misclassifies
+        (wrong_digits, counted)."""
+        return int(numpy.sum(self.wrong_digits(data_x, data_y)))
 
 
 # ---- the two phases ---------------------------------------------------------
@@ -374,6 +394,74 @@ def wilson_interval(errors, n, confidence=0.95):
     return max(0.0, center - half), min(1.0, center + half)
 
 
+def mcnemar_exact(only_a_wrong, only_b_wrong):
+    """McNemar's exact test of two classifiers scored on the same digits:
+    the two-sided p-value of only_a_wrong against only_b_wrong, the counts
+    of digits that exactly one of the two gets wrong.
+
+    The digits both get right or both get wrong say nothing about which is
+    better. Under the hypothesis that both have the same error rate, each
+    of the n = only_a_wrong + only_b_wrong discordant digits is equally
+    likely to be A's or B's mistake, so the smaller count k is binomial
+    (n, 1/2), and p = min(1, 2 P(X <= k)), computed exactly with integers.
+    """
+    n = only_a_wrong + only_b_wrong
+    k = min(only_a_wrong, only_b_wrong)
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(k + 1))
+    return min(1.0, 2 * tail / 2 ** n)
+
+
+def paired_tests(runs):
+    """McNemar's exact test (mcnemar_exact) between every two rows of a
+    comparison, from the test digits each got wrong: a list of dicts."""
+    tests = []
+    for (a, run_a), (b, run_b) in itertools.combinations(enumerate(runs), 2):
+        wrong_a, wrong_b = (set(run['test_wrong_digits'])
+                            for run in (run_a, run_b))
+        only_a, only_b = len(wrong_a - wrong_b), len(wrong_b - wrong_a)
+        tests.append({'rows': [a + 1, b + 1],
+                      'models': [row_name(run_a), row_name(run_b)],
+                      'only_first_wrong': only_a,
+                      'only_second_wrong': only_b,
+                      'both_wrong': len(wrong_a & wrong_b),
+                      'p_value': mcnemar_exact(only_a, only_b)})
+    return tests
+
+
+def row_name(run):
+    """How a row of the table is called in its other lines: 'CAE', 'AE',
+    'none', with the architecture when it has more than one layer."""
+    if len(run['hidden_layers_sizes']) == 1:
+        return run['pretraining']
+    return '%s %s' % (run['pretraining'], run['model'])
+
+
+# ---- the pre-trained layer, as the paper's Table 1 measures it ----------------
+
+def pretrained_layer(W, b, X, threshold=SATURATION_THRESHOLD):
+    """The paper's measures of a pre-trained encoder h = sigmoid(x W + b),
+    before fine-tuning, averaged over the rows x of X (the test digits):
+
+    jacobian_frobenius_norm: the mean of ||J(x)||_F (analysis.py's
+        jacobian_frobenius_norms), as cA.py and analysis.py report it;
+    jacobian_mean_square_entry: the mean of ||J(x)||_F^2 / (d_x d_h), the
+        mean squared entry of J (784 x 1000 entries here). The paper's
+        column "Av. ||J_f(x)||_F" is of this size (CAE 0.73e-4 for a
+        ||J||_F near 8), not of ||J||_F's;
+    saturated_fraction: SAT, the mean fraction of hidden units with
+        h < threshold or h > 1 - threshold.
+    """
+    norms = analysis.jacobian_frobenius_norms(W, b, X)
+    return {'jacobian_frobenius_norm': float(norms.mean()),
+            'jacobian_mean_square_entry':
+                float(numpy.mean(norms ** 2) / W.size),
+            'saturated_fraction': analysis.saturated_fraction(
+                analysis.hidden_values(W, b, X), threshold),
+            'saturation_threshold': threshold}
+
+
 # ---- one model --------------------------------------------------------------
 
 def pretraining_kind(pretrain, pretraining_epochs, contraction_level):
@@ -393,13 +481,20 @@ class ScAResult(object):
 
     sca: the model, with the parameters of its best validation error.
     summary: a JSON-ready dict: the errors (fractions), the test error's
-        95 % interval, the times (seconds), the epochs and the settings.
+        95 % interval, the test digits it got wrong (their indices, for
+        paired tests), the pre-trained first layer's measures
+        (pretrained_layer; None without pre-training), the times
+        (seconds), the epochs and the settings.
     pretraining_costs: per layer, an (epochs, 3) array of the per-epoch
         means of [cost, L_rec, L_jacob] (empty without pre-training).
     validation_errors: the validation error after each fine-tuning epoch.
+    pretrained: (W, b) of the first hidden layer after pre-training, before
+        fine-tuning (float64 copies); None without pre-training.
     """
 
-    def __init__(self, sca, summary, pretraining_costs, validation_errors):
+    def __init__(self, sca, summary, pretraining_costs, validation_errors,
+                 pretrained=None):
+        self.pretrained = pretrained
         self.sca = sca
         self.summary = summary
         self.pretraining_costs = pretraining_costs
@@ -471,20 +566,28 @@ def test_ScA(finetune_lr=0.6, pretraining_epochs=20, pretrain_lr=0.05,
                           PRETRAINING_NAMES[kind]), file=log, flush=True)
 
     # 1. pre-training
-    pretraining_costs, pretraining_time = [], 0.0
+    pretraining_costs, pretraining_time, pretrained = [], 0.0, None
     if kind != 'none':
         pretraining_costs, pretraining_time = pretrain_layers(
             sca, train_set[0], pretrain_batch_size, pretraining_epochs,
             contraction_level, pretrain_lr,
             numpy.random.RandomState(shuffle_seed), log, gradient)
+        # the first layer as pre-training left it, for the paper's measures
+        pretrained = tuple(p.get_value().astype(numpy.float64)
+                           for p in sca.sigmoid_layers[0].params)
     # 2. fine-tuning, which keeps the parameters of the best validation error
     outcome = finetune(sca, train_set, valid_set, finetune_batch_size,
                        finetune_lr, finetune_lr_decay, training_epochs,
                        numpy.random.RandomState(shuffle_seed), log)
-    # 3. the test set, read once, with those parameters
-    test_errors = sca.count_errors(test_x, test_y)
+    # 3. the test set, read once, with those parameters; the same read
+    # gives the pre-trained layer's measures, which decide nothing
     n_test = len(test_y)
+    test_x, test_y = test_x[0:n_test], test_y[0:n_test]
+    wrong = sca.wrong_digits(test_x, test_y)
+    test_errors = int(wrong.sum())
     interval = wilson_interval(test_errors, n_test)
+    measures = None if pretrained is None else \
+        pretrained_layer(*pretrained, numpy.asarray(test_x, numpy.float64))
 
     print('done: best validation error %.2f %% (epoch %d of %d run)  test '
           'error %.2f %% (%d of %d; 95 %% Wilson interval %.2f-%.2f %%)  '
@@ -494,6 +597,14 @@ def test_ScA(finetune_lr=0.6, pretraining_epochs=20, pretrain_lr=0.05,
              n_test, interval[0] * 100, interval[1] * 100,
              pretraining_time / 60, outcome['finetuning_time'] / 60),
           file=log, flush=True)
+    if measures is not None:
+        print('the pre-trained first layer on the %d test digits, before '
+              'fine-tuning: mean ||J||_F %.3f (mean squared entry of J '
+              '%.3g), saturated units (h < %g or h > %g) %.2f %%'
+              % (n_test, measures['jacobian_frobenius_norm'],
+                 measures['jacobian_mean_square_entry'], SATURATION_THRESHOLD,
+                 1 - SATURATION_THRESHOLD,
+                 measures['saturated_fraction'] * 100), file=log, flush=True)
     summary = {
         'model': architecture(n_ins, hidden_layers_sizes),
         'hidden_layers_sizes': list(hidden_layers_sizes),
@@ -502,6 +613,8 @@ def test_ScA(finetune_lr=0.6, pretraining_epochs=20, pretrain_lr=0.05,
         'test_error': test_errors / n_test,
         'test_errors': test_errors, 'n_test': n_test,
         'test_error_interval': list(interval),
+        'test_wrong_digits': numpy.flatnonzero(wrong).tolist(),
+        'pretrained_layer': measures,
         'best_epoch': outcome['best_epoch'],
         'epochs_run': outcome['epochs_run'],
         'pretraining_time': pretraining_time,
@@ -521,7 +634,7 @@ def test_ScA(finetune_lr=0.6, pretraining_epochs=20, pretrain_lr=0.05,
             'gradient': gradient},
     }
     return ScAResult(sca, summary, pretraining_costs,
-                     outcome['validation_errors'])
+                     outcome['validation_errors'], pretrained)
 
 
 test_ScA.__test__ = False  # a training function, not a pytest test
@@ -549,22 +662,72 @@ def percent_interval(run):
     return '%.2f-%.2f %%' % (low * 100, high * 100)
 
 
+def layer_columns(measures):
+    """The table's norm of J, mean J_ij^2 and SAT cells of one row."""
+    if measures is None:
+        return ['', '', '']
+    return ['%.2f' % measures['jacobian_frobenius_norm'],
+            '%.2fe-4' % (measures['jacobian_mean_square_entry'] * 1e4),
+            '%.2f %%' % (measures['saturated_fraction'] * 100)]
+
+
 def markdown_table(runs):
-    """The comparison as a Markdown table (errors in %, times in min)."""
+    """The comparison as a Markdown table (errors in %, times in min), with
+    the paper's rows (Table 1) under ours. The norm of J (the mean of
+    ||J(x)||_F; a header cannot hold the bars), mean J_ij^2 and SAT are
+    those of the pre-trained first layer on the test digits, before
+    fine-tuning (pretrained_layer)."""
     lines = ['| model | pre-training | test error | 95 % interval (Wilson) | '
-             'validation error | pre-training time | fine-tuning time | '
-             'best epoch / run |',
-             '|---|---|---:|---:|---:|---:|---:|---:|']
+             'validation error | norm of J | mean J_ij^2 | SAT | '
+             'pre-training time | fine-tuning time | best epoch / run |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     for run in runs:
-        lines.append('| MLP %s | %s | %.2f %% | %s | %.2f %% | %.1f min | '
-                     '%.1f min | %d / %d |'
+        lines.append('| MLP %s | %s | %.2f %% | %s | %.2f %% | %s | %.1f min '
+                     '| %.1f min | %d / %d |'
                      % (run['model'], run['pretraining'],
                         run['test_error'] * 100, percent_interval(run),
                         run['validation_error'] * 100,
+                        ' | '.join(layer_columns(run['pretrained_layer'])),
                         run['pretraining_time'] / 60,
                         run['finetuning_time'] / 60, run['best_epoch'],
                         run['epochs_run']))
+    for kind, paper in PAPER.items():
+        lines.append('| the paper, Table 1 | %s | %.2f %% | | | | %.2fe-4 | '
+                     '%.2f %% | | | |'
+                     % (kind, paper['test_error'] * 100,
+                        paper['jacobian_norm_column'] * 1e4,
+                        paper['saturated_fraction'] * 100))
     return '\n'.join(lines)
+
+
+def contraction_curves(results, datasets, n_examples, seed, log):
+    """The contraction curves (analysis.py's) of the pre-trained first
+    layers of the one-layer rows, before fine-tuning, around the first
+    n_examples test digits: the same radii as analysis.py's figure (the
+    limit r -> 0, then up to 1.25 x the largest distance between two
+    training digits) and the same direction per digit for every model,
+    drawn from RandomState(seed). A dict for the report."""
+    start = time.perf_counter()
+    (train_x, _), _, (test_x, _) = datasets
+    X = numpy.asarray(test_x[0:n_examples], dtype=numpy.float64)
+    distances, radii = analysis.contraction_radii(
+        X, train_x, 25, 1e-3, 1.25, log)
+    directions = analysis.random_directions(
+        len(X), X.shape[1], numpy.random.RandomState(seed))
+    curves = {}
+    for result in results:
+        summary = result.summary
+        if result.pretrained is None or len(summary['hidden_layers_sizes']) > 1:
+            continue
+        W, b = result.pretrained
+        curves[summary['pretraining']] = analysis.contraction_ratios(
+            analysis.encoder(W, b), X, radii, None,
+            directions=directions).tolist()
+    print('contraction curves of the pre-trained layers at %d test digits '
+          '(%.1f s)' % (len(X), time.perf_counter() - start), file=log,
+          flush=True)
+    return {'n_examples': len(X), 'distances': distances,
+            'radii': radii.tolist(), 'ratios': curves}
 
 
 def compare(n_hidden=1000, two_layers=False, output_folder='cA_plots',
@@ -603,7 +766,9 @@ def compare(n_hidden=1000, two_layers=False, output_folder='cA_plots',
     start = time.perf_counter()
     with outputs.OutputFolder(output_folder) as folder:
         path = folder.path(COMPARISON_NAME)
-        outputs.remove_dead_temporaries(path)
+        figure = folder.path(CONTRACTION_FIGURE)
+        for name in (path, figure):
+            outputs.remove_dead_temporaries(name)
         if datasets is None:
             datasets = read_data(dataset, log)
         n_train, n_valid, n_test = (len(y) for _, y in datasets)
@@ -612,13 +777,24 @@ def compare(n_hidden=1000, two_layers=False, output_folder='cA_plots',
                         'bytes': os.path.getsize(dataset),
                         'n_train': n_train, 'n_valid': n_valid,
                         'n_test': n_test},
+            'code': reports.code_version(),
             'hyperparameters': dict(settings, n_hidden=n_hidden,
                                     two_layers=two_layers),
             'interval': '95 % Wilson score interval of the test error, '
                         'binomial over the n_test test examples',
-            'runs': [], 'complete': False, 'total_time': None,
+            'paired_test': "McNemar's exact test between two rows: two-sided "
+                           'binomial (n, 1/2) p-value of the digits only one '
+                           'of the two gets wrong',
+            'paper': dict(PAPER, source='Rifai et al., ICML 2011, Table 1, '
+                          'MNIST, one hidden layer of 1000 units; '
+                          'jacobian_norm_column is the column "Av. '
+                          '||J_f(x)||_F", of the size of a mean squared '
+                          'entry of J'),
+            'runs': [], 'paired_tests': [], 'contraction': None,
+            'complete': False, 'total_time': None,
             'machine': reports.machine(backend.NAME,
                                        theano.config.floatX)}
+        results = []
         for number, (sizes, kind) in enumerate(rows, 1):
             print('\n== row %d/%d: MLP %s, %s ==' % (
                 number, len(rows), architecture(datasets[0][0].shape[1],
@@ -627,16 +803,30 @@ def compare(n_hidden=1000, two_layers=False, output_folder='cA_plots',
             row_settings = dict(settings)
             if kind == 'AE':
                 row_settings['contraction_level'] = 0.0
-            result = test_ScA(hidden_layers_sizes=sizes,
-                              pretrain=kind != 'none', datasets=datasets,
-                              log=log, **row_settings)
-            report['runs'].append(result.summary)
+            results.append(test_ScA(hidden_layers_sizes=sizes,
+                                    pretrain=kind != 'none',
+                                    datasets=datasets, log=log,
+                                    **row_settings))
+            report['runs'].append(results[-1].summary)
+            report['paired_tests'] = paired_tests(report['runs'])
             report['total_time'] = time.perf_counter() - start
             reports.write_json(path, report)
             print('row %d/%d done; %.1f min so far'
                   % (number, len(rows), report['total_time'] / 60),
                   file=log, flush=True)
+        # after every row is scored: what pre-training made of the layers
+        contraction = contraction_curves(results, datasets, CURVE_EXAMPLES,
+                                         settings['seed'], log)
+        analysis.plot_contraction(
+            contraction['radii'], {'%s (pre-trained, %d units)' % (
+                kind, n_hidden): ratios
+                for kind, ratios in contraction['ratios'].items()},
+            figure, analysis.figure_distances(contraction['distances']),
+            title='Contraction curves of the pre-trained %d-unit layers '
+                  '(ScA.py)' % n_hidden)
+        report['contraction'] = dict(contraction, figure=CONTRACTION_FIGURE)
         report['complete'] = True
+        report['total_time'] = time.perf_counter() - start
         reports.write_json(path, report)
     print_table(report, path, log)
     return report
@@ -655,11 +845,34 @@ def print_table(report, path, log):
              s['finetune_lr'], s['finetune_lr_decay'],
              s['finetune_batch_size'], s['training_epochs'], s['seed'],
              s['shuffle_seed']), file=log)
-    print('the paper (Rifai et al. 2011, Table 1, 1000 units): %s'
-          % ', '.join('%s %.2f %%' % (kind, error * 100)
-                      for kind, error in PAPER_TEST_ERRORS.items()), file=log)
-    print('total time %.1f min (%.0f s); results written to %s'
-          % (report['total_time'] / 60, report['total_time'], path),
+    print('norm of J (the mean of ||J(x)||_F), mean J_ij^2 (of ||J(x)||_F^2 '
+          '/ (d_x d_h), the scale of the paper\'s column) and SAT (h < %g or '
+          'h > %g): the pre-trained first layer on the test digits, before '
+          'fine-tuning'
+          % (SATURATION_THRESHOLD, 1 - SATURATION_THRESHOLD), file=log)
+    for test in report['paired_tests']:
+        print('paired test, %s against %s (McNemar, exact): %d test digits '
+              'only the first gets wrong, %d only the second, p = %.3g'
+              % (test['models'][0], test['models'][1],
+                 test['only_first_wrong'], test['only_second_wrong'],
+                 test['p_value']), file=log)
+    contraction = report['contraction']
+    if contraction:
+        radii = contraction['radii']
+        print('contraction ratio of the pre-trained layers (%s): %s'
+              % (', '.join('r = %.3g' % r for r in
+                           (radii[0], contraction['distances']
+                            ['largest_training'], radii[-1])),
+                 '; '.join('%s %s' % (kind, ' '.join(
+                     '%.3f' % numpy.interp(r, radii, ratios)
+                     for r in (radii[0], contraction['distances']
+                               ['largest_training'], radii[-1])))
+                     for kind, ratios in contraction['ratios'].items())),
+              file=log)
+    print('total time %.1f min (%.0f s); results written to %s and %s'
+          % (report['total_time'] / 60, report['total_time'], path,
+             os.path.join(os.path.dirname(path), contraction['figure'])
+             if contraction else '(no figure)'),
           file=log, flush=True)
 
 

@@ -302,11 +302,63 @@ def typical_distances(X, reference, chunk_size=100):
             'median_pairwise': float(numpy.median(pairwise))}
 
 
-def log_spaced_radii(scale, min_factor=1e-3, max_factor=3.0, n_radii=13):
-    """n_radii radii from min_factor * scale to max_factor * scale, evenly
-    spaced in log r."""
-    return numpy.logspace(numpy.log10(min_factor * scale),
-                          numpy.log10(max_factor * scale), n_radii)
+def largest_distance(X, chunk_size=500):
+    """The largest Euclidean distance between two rows of X, and the pair
+    of rows (i, j), i < j, at that distance.
+
+    Exact, without the N^2 / 2 distances of a brute-force search: with the
+    squared norms n_i = ||x_i||^2, every distance obeys
+
+        ||x_i - x_j||^2 = n_i + n_j - 2 x_i.x_j <= (sqrt(n_i) + sqrt(n_j))^2,
+
+    and n_i + n_j when no product x_i.x_j is negative (pixels in [0, 1]).
+    The rows are visited in decreasing norm, chunk_size at a time, each
+    against the later rows whose bound can still beat the best distance
+    found; the search ends when no pair left can. For MNIST's 50,000
+    training digits it computes the distances of a few thousand rows.
+    """
+    X = numpy.atleast_2d(numpy.asarray(X, dtype=numpy.float64))
+    if X.shape[0] < 2:
+        raise ValueError('largest_distance needs at least 2 rows in X')
+    norms_sq = numpy.sum(X ** 2, axis=1)
+    order = numpy.argsort(-norms_sq, kind='stable')
+    sorted_sq = norms_sq[order]
+    nonnegative = bool(numpy.all(X >= 0))
+
+    def bound(a_sq, b_sq):  # the most ||x - y||^2 can be, from the norms
+        if nonnegative:
+            return a_sq + b_sq
+        return (numpy.sqrt(a_sq) + numpy.sqrt(b_sq)) ** 2
+
+    best_sq, pair = -1.0, (0, 1)
+    for start in range(0, len(order), chunk_size):
+        if bound(sorted_sq[start], sorted_sq[start]) <= best_sq:
+            break  # later pairs have smaller norms still
+        # the later rows j whose pair with the chunk's largest row may win
+        # (a prefix: the bound falls with j)
+        stop = start + int(numpy.sum(bound(sorted_sq[start],
+                                           sorted_sq[start:]) > best_sq))
+        rows = order[start:min(start + chunk_size, stop)]
+        others = order[start:stop]
+        sq = norms_sq[rows, None] + norms_sq[None, others] - \
+            2 * X[rows] @ X[others].T  # (chunk, candidates)
+        k = numpy.unravel_index(numpy.argmax(sq), sq.shape)
+        if sq[k] > best_sq:
+            best_sq, pair = sq[k], (rows[k[0]], others[k[1]])
+    i, j = sorted(int(n) for n in pair)
+    # the winner's distance without the cancellation of the expansion
+    return float(numpy.linalg.norm(X[i] - X[j])), (i, j)
+
+
+def curve_radii(small_radius, largest_radius, n_radii):
+    """The radii of a contraction curve: small_radius (the ratio's limit
+    r -> 0, where it is ||u J||), then n_radii - 1 radii evenly spaced up
+    to largest_radius, which the plot shows on a linear axis: the region
+    where the ratio is only the Jacobian's action takes one point at its
+    left edge, and the rest of the curve the finite moves."""
+    step = largest_radius / (n_radii - 1) if n_radii > 1 else 0.0
+    return numpy.concatenate([[small_radius],
+                              step * numpy.arange(1, n_radii)])
 
 
 # ---- features for classification --------------------------------------------
@@ -384,23 +436,34 @@ def plot_spectrum(spectra, path):
     return save_figure(fig, path)
 
 
-def plot_contraction(radii, ratios, path, distances=None):
-    """Mean contraction ratio against the radius r, log scale on r.
+def plot_contraction(radii, ratios, path, distances=None, title=None):
+    """Mean contraction ratio against the radius r, on a linear axis.
 
     ratios: {label: (n_radii,)}; distances: {name: value} drawn as
-    vertical lines (the typical distances between digits).
+    vertical lines (the typical distances between digits, the largest
+    distance between training digits). radii[0] is the limit r -> 0
+    (curve_radii): each curve's value there is drawn as a short dotted
+    line across the left edge.
     """
     fig = _new_figure((7, 4.5))
     ax = fig.add_subplot()
     for label, values in ratios.items():
-        ax.semilogx(radii, values, marker='o', markersize=3, label=label)
-    styles = iter(['--', ':', '-.'])
+        line, = ax.plot(radii[1:], values[1:], marker='o', markersize=3,
+                        label=label)
+        ax.plot([0, radii[1]], [values[0], values[0]], linestyle=':',
+                color=line.get_color())
+        ax.plot([radii[0]], [values[0]], marker='o', markersize=3,
+                color=line.get_color())
+    styles = iter(['--', ':', '-.', (0, (5, 1, 1, 1))])
     for name, value in (distances or {}).items():
         ax.axvline(value, color='grey', linestyle=next(styles, '--'),
                    label='%s = %.2f' % (name, value))
-    ax.set_xlabel('radius r = ||x1 - x0|| (pixels in [0, 1])')
+    ax.set_xlabel('radius r = ||x1 - x0|| (pixels in [0, 1]); dotted: '
+                  'the limit r -> 0')
     ax.set_ylabel('mean ||h(x1) - h(x0)|| / ||x1 - x0||')
-    ax.set_title('Contraction curves: random directions around test digits')
+    ax.set_title(title or 'Contraction curves: random directions around '
+                 'test digits')
+    ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.grid(True, which='major', alpha=0.3)
     ax.legend(fontsize='small')
@@ -440,8 +503,8 @@ def plot_training(curves, path):
 def run_analysis(training_epochs=20, n_examples=500,
                  dataset=mnist_data.DEFAULT_PATH, output_folder='cA_plots',
                  contraction_level=0.1, n_hidden=500, learning_rate=0.01,
-                 batch_size=10, seed=123, n_radii=13, min_radius_factor=1e-3,
-                 max_radius_factor=3.0, saturation_threshold=0.05,
+                 batch_size=10, seed=123, n_radii=25, min_radius_factor=1e-3,
+                 max_radius_factor=1.25, saturation_threshold=0.05,
                  classifier_epochs=1000, classifier_learning_rate=0.13,
                  classifier_batch_size=600, verbose=False, resume=False,
                  restart=False, log=None):
@@ -458,9 +521,11 @@ def run_analysis(training_epochs=20, n_examples=500,
 
     On the first n_examples test digits: the Jacobian's spectrum and the
     contraction curves (one direction per digit, the same for both models,
-    drawn from RandomState(seed)); radii are log-spaced from
-    min_radius_factor to max_radius_factor times the median distance from
-    a test digit to its nearest training digit. On the whole test set:
+    drawn from RandomState(seed)) at n_radii radii: the first
+    min_radius_factor times the median distance from a test digit to its
+    nearest training digit (the limit r -> 0), the others evenly spaced up
+    to max_radius_factor times the largest distance between two training
+    digits (contraction_radii). On the whole test set:
     the mean ||J||_F and the fraction of saturated units (h < threshold or
     h > 1 - threshold). Then a logistic regression (classifier_* settings,
     early stopping on the validation set) on each model's code and on the
@@ -566,23 +631,34 @@ def read_checked_data(dataset, n_examples, batch_size, classifier_batch_size,
 
 def contraction_radii(X, train_x, n_radii, min_radius_factor,
                       max_radius_factor, log):
-    """The typical distances of the rows of X (typical_distances), and
-    the radii of the contraction curves, log-spaced around the median
-    distance from a row of X to its nearest training digit."""
+    """The distances that set the scale of the contraction curves, and
+    their radii (curve_radii): the typical distances of the rows of X
+    (typical_distances) and the largest distance between two training
+    digits (largest_distance); the first radius is min_radius_factor times
+    the median distance from a row of X to its nearest training digit,
+    the last max_radius_factor times the largest training distance.
+
+    Returns (distances, radii); distances is typical_distances' dict plus
+    'largest_training' (and 'largest_training_pair', the two rows)."""
     start = time.perf_counter()
     distances = typical_distances(X, train_x)
+    largest, pair = largest_distance(train_x)
+    distances.update(largest_training=largest,
+                     largest_training_pair=list(pair))
     scale = distances['median_nearest_neighbour']
-    radii = log_spaced_radii(scale, min_radius_factor, max_radius_factor,
-                             n_radii)
-    say(log, 'typical distances (Euclidean, pixels in [0, 1]) of the first %d '
-        'test digits: median %.3f to the nearest of the %d training digits, '
-        'median %.3f between two of them (%.1f s)'
-        % (len(X), scale, len(train_x), distances['median_pairwise'],
-           time.perf_counter() - start))
-    say(log, 'radii of the contraction curves: %d from %.3g to %.3g (%g to '
-        '%g x the median nearest-neighbour distance); x0 + r u may leave '
-        '[0, 1]^784, which the encoder accepts'
-        % (n_radii, radii[0], radii[-1], min_radius_factor,
+    radii = curve_radii(min_radius_factor * scale,
+                        max_radius_factor * largest, n_radii)
+    say(log, 'distances (Euclidean, pixels in [0, 1]): median %.3f from one '
+        'of the first %d test digits to the nearest of the %d training '
+        'digits, median %.3f between two of those test digits, largest %.3f '
+        'between two training digits (rows %d and %d) (%.1f s)'
+        % (scale, len(X), len(train_x), distances['median_pairwise'],
+           largest, pair[0], pair[1], time.perf_counter() - start))
+    say(log, 'radii of the contraction curves: %.3g (%g x the median '
+        'nearest-neighbour distance: the limit r -> 0), then %d evenly '
+        'spaced up to %.3g (%g x the largest training distance); x0 + r u '
+        'may leave [0, 1]^784, which the encoder accepts'
+        % (radii[0], min_radius_factor, n_radii - 1, radii[-1],
            max_radius_factor))
     return distances, radii
 
@@ -690,16 +766,23 @@ def write_figures(folder, radii, distances, models, log):
     plot_contraction(radii, {m['label']: m['contraction_ratios']
                              for m in models.values()},
                      paths['contraction'],
-                     {'median nearest-neighbour distance':
-                          distances['median_nearest_neighbour'],
-                      'median pairwise distance':
-                          distances['median_pairwise']})
+                     figure_distances(distances))
     plot_training({m['label']: (m['epoch_reconstruction_cost'],
                                 m['epoch_jacobian_norm'])
                    for m in models.values()}, paths['training'])
     say(log, 'wrote %s (%.1f s)' % (', '.join(paths.values()),
                                     time.perf_counter() - start))
     return paths
+
+
+def figure_distances(distances):
+    """The vertical lines of a contraction figure: {name: distance}."""
+    return {'median test-to-nearest-training distance':
+                distances['median_nearest_neighbour'],
+            'median distance between test digits':
+                distances['median_pairwise'],
+            'largest distance between training digits':
+                distances['largest_training']}
 
 
 def write_report(path, report, log):
@@ -722,9 +805,10 @@ def print_summary(report, log):
     say(log, '')
     say(log, 'summary (%d test digits; Euclidean distances, pixels in [0, 1])'
         % s['n_examples'])
-    say(log, '  typical distance: median to the nearest training digit %.3f, '
-        'median between two test digits %.3f'
-        % (d['median_nearest_neighbour'], d['median_pairwise']))
+    say(log, '  distances: median to the nearest training digit %.3f, '
+        'median between two test digits %.3f, largest between two training '
+        'digits %.3f' % (d['median_nearest_neighbour'], d['median_pairwise'],
+                         d['largest_training']))
     say(log, '  mean singular values of J = dh/dx, ranks 1-10:')
     for m in models:
         say(log, '    %-4s %s' % (m['label'], _fmt(

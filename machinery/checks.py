@@ -177,6 +177,9 @@ def analysis(training_epochs, n_examples, contraction_level, n_hidden,
                           'distance between two test digits needs two), '
                           'got %r' % (n_examples,))
     positive_int('n_radii', n_radii)
+    if n_radii < 2:
+        raise ConfigError('n_radii must be at least 2 (the limit r -> 0 '
+                          'and one finite radius), got %r' % (n_radii,))
     if n_radii > MAX_RADII:
         raise ConfigError('n_radii must be at most %d (a curve of the figure '
                           'cannot show more points, and each costs two '
@@ -184,10 +187,11 @@ def analysis(training_epochs, n_examples, contraction_level, n_hidden,
                           % (MAX_RADII, n_radii))
     positive_number('min_radius_factor', min_radius_factor)
     positive_number('max_radius_factor', max_radius_factor)
-    if min_radius_factor >= max_radius_factor:
-        raise ConfigError('min_radius_factor must be smaller than '
-                          'max_radius_factor, got %r and %r'
-                          % (min_radius_factor, max_radius_factor))
+    if min_radius_factor >= 1:
+        raise ConfigError('min_radius_factor must be smaller than 1 (the '
+                          'first radius shows the limit r -> 0, below the '
+                          'nearest-neighbour distance), got %r'
+                          % min_radius_factor)
     check_saturation_threshold(saturation_threshold)
     positive_int('classifier_epochs', classifier_epochs)
     positive_number('classifier_learning_rate', classifier_learning_rate)

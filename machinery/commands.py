@@ -18,6 +18,7 @@ from .kernel import GRADIENTS
 
 # what ScA.py --compare writes
 SCA_COMPARISON_NAME = 'ScA_comparison.json'
+SCA_CONTRACTION_NAME = 'ScA_contraction.png'
 
 
 # ---- cA.py ------------------------------------------------------------------
@@ -126,8 +127,9 @@ def scA_parser(test_ScA, compare):
     mode.add_argument('--compare', dest='compare_mode', action='store_true',
                       help='make the table: random initialisation, plain '
                            'auto-encoder (lambda 0) and CAE pre-training of '
-                           'the same 784-N-10 MLP; writes <output-folder>/%s'
-                           % SCA_COMPARISON_NAME)
+                           'the same 784-N-10 MLP; writes <output-folder>/%s '
+                           'and %s' % (SCA_COMPARISON_NAME,
+                                       SCA_CONTRACTION_NAME))
     cli.add(mode, '--no-pretrain', 'pretrain', action='store_false',
             help='without --compare: skip pre-training, fine-tune from the '
                  'random initialisation')
@@ -180,8 +182,8 @@ def scA_parser(test_ScA, compare):
                  'together)')
     cli.add(parser, '--output-folder',
             default=compare_defaults['output_folder'],
-            help='with --compare: where %s is written (default: '
-                 '%%(default)s)' % SCA_COMPARISON_NAME)
+            help='with --compare: where %s and %s are written (default: '
+                 '%%(default)s)' % (SCA_COMPARISON_NAME, SCA_CONTRACTION_NAME))
     return parser
 
 
@@ -230,14 +232,15 @@ def analysis_parser(run_analysis):
                  '%(default)s)')
     cli.add(parser, '--seed', type=int)
     cli.add(parser, '--n-radii', type=int,
-            help='radii of the contraction curves (default: %(default)s)')
+            help='radii of the contraction curves: the limit r -> 0, then '
+                 'the others evenly spaced (default: %(default)s)')
     cli.add(parser, '--min-radius-factor', type=float,
-            help='smallest radius, as a multiple of the median distance from '
-                 'a test digit to its nearest training digit (default: '
-                 '%(default)s)')
+            help='the first radius (the limit r -> 0), as a multiple of the '
+                 'median distance from a test digit to its nearest training '
+                 'digit, below 1 (default: %(default)s)')
     cli.add(parser, '--max-radius-factor', type=float,
-            help='largest radius, as a multiple of that distance (default: '
-                 '%(default)s)')
+            help='the largest radius, as a multiple of the largest distance '
+                 'between two training digits (default: %(default)s)')
     cli.add(parser, '--saturation-threshold', type=float,
             help='a unit is saturated when h < t or h > 1 - t; 0 < t < 0.5 '
                  '(default: %(default)s)')

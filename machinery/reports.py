@@ -49,6 +49,31 @@ def machine(stack_name, floatX):
             'floatX': floatX, 'cpus': os.cpu_count()}
 
 
+def code_version(folder=None):
+    """The commit of the code that made a report: {'commit': the git
+    commit of ``folder`` (default: this repository), 'modified': whether
+    tracked files differ from it}; commit None outside a git checkout or
+    without git. Asked of git itself, read-only."""
+    import subprocess
+    folder = folder or os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))
+
+    def git(*args):
+        return subprocess.run(['git', '-C', folder] + list(args),
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True,
+                              timeout=30)
+    try:
+        head = git('rev-parse', '--verify', 'HEAD')
+        if head.returncode != 0:
+            return {'commit': None, 'modified': None}
+        status = git('status', '--porcelain', '--untracked-files=no')
+    except (OSError, subprocess.SubprocessError):
+        return {'commit': None, 'modified': None}
+    return {'commit': head.stdout.strip(),
+            'modified': bool(status.stdout.strip())}
+
+
 def time_left(elapsed, done, total):
     """'  ~4.8 min left' for work that took ``elapsed`` seconds for
     ``done`` of its ``total`` parts; '' when it is over."""

@@ -5,18 +5,20 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 
 import numpy
+import PIL.Image
 import pytest
 
 from machinery import backend
 from machinery.backend import theano, T
 import ScA as sca_module
 from ScA import ScA, compare, pretrain_layers, test_ScA, wilson_interval
-from machinery import commands, reports
+from machinery import commands, mnist_data, reports
 from machinery.checks import ConfigError
 from machinery.checks import stacked_training as check_settings
-from conftest import run_script, sigmoid
+from conftest import REPO, run_script, sigmoid
 from logistic_sgd import read_data, shared_dataset
 from mlp import HiddenLayer, initial_weight_bound
 
@@ -327,7 +329,9 @@ def test_compare_reads_the_test_set_once_per_row_and_names_the_data_by_hash(
                      training_epochs=2, log=io.StringIO())
     test_x, test_y = datasets[2]
     assert len(report['runs']) == 3
-    assert list(test_x.reads) == [3] * 60 and list(test_y.reads) == [3] * 60
+    # the labels once per row; the digits once more, after every row was
+    # scored, for the contraction curves of the pre-trained layers
+    assert list(test_y.reads) == [3] * 60 and list(test_x.reads) == [4] * 60
     with open(tiny_mnist, 'rb') as f:
         expected = hashlib.sha256(f.read()).hexdigest()
     text = (tmp_path / sca_module.COMPARISON_NAME).read_text()
@@ -419,12 +423,94 @@ def test_markdown_table_columns():
     run = {'model': '784-1000-10', 'pretraining': 'CAE',
            'test_error': 0.0123, 'test_error_interval': [0.0103, 0.0147],
            'validation_error': 0.011, 'pretraining_time': 120.,
-           'finetuning_time': 60., 'best_epoch': 3, 'epochs_run': 5}
-    table = sca_module.markdown_table([run]).splitlines()
+           'finetuning_time': 60., 'best_epoch': 3, 'epochs_run': 5,
+           'pretrained_layer': {'jacobian_frobenius_norm': 8.123,
+                                'jacobian_mean_square_entry': 0.8413e-4,
+                                'saturated_fraction': 0.6234}}
+    table = sca_module.markdown_table([run, dict(run, pretraining='none',
+                                                 pretrained_layer=None)])
+    table = table.splitlines()
     assert table[0].startswith('| model | pre-training | test error | 95 % '
                                'interval (Wilson) |')
     assert table[2] == ('| MLP 784-1000-10 | CAE | 1.23 % | 1.03-1.47 % | '
-                        '1.10 % | 2.0 min | 1.0 min | 3 / 5 |')
+                        '1.10 % | 8.12 | 0.84e-4 | 62.34 % | 2.0 min | '
+                        '1.0 min | 3 / 5 |')
+    assert table[3].startswith('| MLP 784-1000-10 | none | 1.23 % | '
+                               '1.03-1.47 % | 1.10 % |  |  |  | 2.0 min')
+    # the paper's rows, with its figures (Rifai et al. 2011, Table 1)
+    assert table[4:] == [
+        '| the paper, Table 1 | CAE | 1.14 % | | | | 0.73e-4 | 86.36 % | | | |',
+        '| the paper, Table 1 | AE | 1.78 % | | | | 17.50e-4 | 49.90 % | | | |']
+    assert all(line.count('|') == table[0].count('|') for line in table)
+
+
+# ---- the paired test --------------------------------------------------------
+
+@pytest.mark.parametrize('only_a, only_b', [
+    (0, 0), (0, 1), (1, 0), (3, 3), (7, 12), (12, 7), (20, 45), (45, 20),
+    (130, 151), (0, 40), (300, 250)])
+def test_mcnemar_exact_is_the_two_sided_binomial_test(only_a, only_b):
+    scipy_stats = pytest.importorskip('scipy.stats')
+    n = only_a + only_b
+    expected = 1.0 if n == 0 else \
+        scipy_stats.binomtest(only_a, n, 0.5).pvalue
+    assert sca_module.mcnemar_exact(only_a, only_b) == \
+        pytest.approx(expected, rel=1e-9, abs=1e-300)
+
+
+def test_mcnemar_exact_by_hand():
+    # 2 against 8: P(X <= 2) for X ~ B(10, 1/2) is (1 + 10 + 45) / 1024
+    assert sca_module.mcnemar_exact(2, 8) == pytest.approx(2 * 56 / 1024)
+    assert sca_module.mcnemar_exact(5, 5) == 1.0
+
+
+def test_paired_tests_count_the_digits_only_one_row_gets_wrong():
+    runs = [{'model': '784-8-10', 'hidden_layers_sizes': [8],
+             'pretraining': kind, 'test_wrong_digits': wrong}
+            for kind, wrong in (('none', [0, 1, 2, 3, 9]), ('AE', [1, 2, 4]),
+                                ('CAE', [2]))]
+    runs.append(dict(runs[2], hidden_layers_sizes=[8, 8],
+                     model='784-8-8-10', test_wrong_digits=[]))
+    tests = sca_module.paired_tests(runs)
+    assert [t['rows'] for t in tests] == [[1, 2], [1, 3], [1, 4], [2, 3],
+                                          [2, 4], [3, 4]]
+    first = tests[0]
+    assert first['models'] == ['none', 'AE']
+    # none alone: 0, 3, 9; AE alone: 4; both: 1, 2
+    assert (first['only_first_wrong'], first['only_second_wrong'],
+            first['both_wrong']) == (3, 1, 2)
+    assert first['p_value'] == pytest.approx(2 * (1 + 4) / 16)
+    assert tests[2]['models'] == ['none', 'CAE 784-8-8-10']
+    assert (tests[5]['only_first_wrong'], tests[5]['only_second_wrong']) == \
+        (1, 0)
+
+
+# ---- the pre-trained layer's measures ----------------------------------------
+
+def test_pretrained_layer_measures_against_finite_differences():
+    rng = numpy.random.RandomState(4)
+    W = rng.normal(scale=2.0, size=(6, 5))
+    b = rng.normal(size=5)
+    X = rng.uniform(0, 1, (7, 6))
+    measures = sca_module.pretrained_layer(W, b, X, threshold=0.1)
+
+    def h(x):
+        return 1 / (1 + numpy.exp(-(x @ W + b)))
+    norms, saturated = [], 0
+    for x in X:
+        eps = 1e-6
+        J = numpy.array([(h(x + eps * e) - h(x - eps * e)) / (2 * eps)
+                         for e in numpy.eye(6)])  # (n_visible, n_hidden)
+        norms.append(numpy.sqrt(numpy.sum(J ** 2)))
+        saturated += sum(1 for v in h(x) if v < 0.1 or v > 0.9)
+    norms = numpy.array(norms)
+    assert measures['jacobian_frobenius_norm'] == \
+        pytest.approx(norms.mean(), rel=1e-6)
+    assert measures['jacobian_mean_square_entry'] == \
+        pytest.approx(numpy.mean(norms ** 2) / 30, rel=1e-6)
+    assert measures['saturated_fraction'] == pytest.approx(saturated / 35)
+    assert 0 < saturated < 35  # the case tests both kinds of unit
+    assert measures['saturation_threshold'] == 0.1
 
 
 def test_comparison_rows():
@@ -475,8 +561,51 @@ def test_compare_command_end_to_end(tiny_mnist, tmp_path):
     assert 'row 4/4: MLP 784-20-20-10, CAE pre-training' in r.stdout
     assert 'min left' in r.stdout
     assert 'total time' in r.stdout
-    # no lock and no temporary files left beside the result
-    assert os.listdir(out) == [sca_module.COMPARISON_NAME]
+    # the paired tests, from the digits each row got wrong, against scipy
+    scipy_stats = pytest.importorskip('scipy.stats')
+    assert len(report['paired_tests']) == 6
+    for test in report['paired_tests']:
+        a, b = (set(report['runs'][row - 1]['test_wrong_digits'])
+                for row in test['rows'])
+        assert (test['only_first_wrong'], test['only_second_wrong']) == \
+            (len(a - b), len(b - a))
+        n = len(a ^ b)
+        assert test['p_value'] == pytest.approx(
+            scipy_stats.binomtest(len(a - b), n, 0.5).pvalue if n else 1.0)
+        assert 'paired test, %s against %s' % tuple(test['models']) in \
+            r.stdout
+    for run in report['runs']:
+        assert len(run['test_wrong_digits']) == run['test_errors']
+        layer = run['pretrained_layer']
+        assert (layer is None) == (run['pretraining'] == 'none')
+        if layer:
+            assert 0 <= layer['saturated_fraction'] <= 1
+            assert layer['jacobian_mean_square_entry'] == pytest.approx(
+                layer['jacobian_frobenius_norm'] ** 2 / (784 * 20), rel=0.5)
+    # the contraction curves of the one-layer pre-trained rows, up to
+    # beyond the largest distance between two training digits
+    curves = report['contraction']
+    train_x = numpy.asarray(mnist_data.read_mnist(tiny_mnist)[0][0],
+                            dtype=numpy.float64)
+    gaps = train_x[:, None, :] - train_x[None, :, :]
+    largest = numpy.sqrt((gaps ** 2).sum(axis=2)).max()
+    assert curves['distances']['largest_training'] == \
+        pytest.approx(largest, rel=1e-12)
+    assert curves['radii'][-1] == pytest.approx(1.25 * largest)
+    assert sorted(curves['ratios']) == ['AE', 'CAE']
+    assert all(len(r) == len(curves['radii']) == 25
+               for r in curves['ratios'].values())
+    with PIL.Image.open(out / curves['figure']) as image:
+        image.load()
+        assert image.format == 'PNG' and min(image.size) > 100
+    # the code that made it: this checkout's commit
+    head = subprocess.run(['git', '-C', REPO, 'rev-parse', 'HEAD'],
+                          stdout=subprocess.PIPE, text=True)
+    if head.returncode == 0:
+        assert report['code']['commit'] == head.stdout.strip()
+    # no lock and no temporary files left beside the results
+    assert sorted(os.listdir(out)) == sorted(
+        [sca_module.COMPARISON_NAME, sca_module.CONTRACTION_FIGURE])
 
 
 @pytest.mark.slow  # a process per case: the quick suite keeps one such test
@@ -531,5 +660,5 @@ def test_compare_function_writes_partial_results(tiny_datasets, tiny_mnist,
     assert report['complete'] is False
     assert len(report['runs']) == 1 and report['runs'][0]['pretraining'] \
         == 'none'
-    # the lock went with the run
+    # the lock went with the run; the figure comes after the last row
     assert os.listdir(tmp_path) == [sca_module.COMPARISON_NAME]

@@ -13,7 +13,8 @@ from machinery.backend import theano
 import analysis
 from analysis import (classifier_errors, contraction_ratios, encoder,
                       epoch_curves, hidden_values, jacobian_frobenius_norms,
-                      jacobian_singular_values, log_spaced_radii,
+                      jacobian_singular_values, largest_distance,
+                      curve_radii,
                       mean_singular_values, pointwise_contraction_ratios,
                       random_directions, saturated_fraction,
                       typical_distances)
@@ -206,11 +207,44 @@ def test_typical_distances_match_brute_force():
                                                    rel=1e-9)
 
 
-def test_radii_are_log_spaced_between_the_factors():
-    radii = log_spaced_radii(5.0, 1e-3, 3.0, 9)
-    assert radii[0] == pytest.approx(5e-3) and radii[-1] == pytest.approx(15)
-    numpy.testing.assert_allclose(numpy.diff(numpy.log(radii)),
-                                  numpy.log(3000) / 8)
+def brute_force_largest(X):
+    """Every pair's distance, written out: (distance, (i, j))."""
+    best, pair = -1.0, None
+    for i in range(len(X)):
+        for j in range(i + 1, len(X)):
+            d = numpy.sqrt(numpy.sum((X[i] - X[j]) ** 2))
+            if d > best:
+                best, pair = d, (i, j)
+    return best, pair
+
+
+@pytest.mark.parametrize('low, chunk_size', [(0.0, 1), (0.0, 7), (0.0, 500),
+                                             (-1.0, 3), (-1.0, 500)])
+def test_largest_distance_is_the_brute_force_maximum(low, chunk_size):
+    # pixels in [0, 1] (the tighter bound), and rows with negative entries
+    rng = numpy.random.RandomState(11)
+    for n, dim in ((2, 3), (40, 5), (120, 30)):
+        X = rng.uniform(low, 1, (n, dim)) * rng.uniform(0.2, 3, (n, 1))
+        distance, pair = largest_distance(X, chunk_size=chunk_size)
+        expected, expected_pair = brute_force_largest(X)
+        assert distance == pytest.approx(expected, rel=1e-12)
+        assert pair == expected_pair
+
+
+def test_largest_distance_of_real_digits(tiny_mnist):
+    train_x = mnist_data.read_mnist(tiny_mnist)[0][0].astype(numpy.float64)
+    distance, pair = largest_distance(train_x, chunk_size=16)
+    expected, expected_pair = brute_force_largest(train_x)
+    assert distance == pytest.approx(expected, rel=1e-12)
+    assert pair == expected_pair
+    with pytest.raises(ValueError, match='2 rows'):
+        largest_distance(train_x[:1])
+
+
+def test_curve_radii_start_at_the_limit_then_are_evenly_spaced():
+    radii = curve_radii(0.004, 20.0, 6)
+    numpy.testing.assert_allclose(radii, [0.004, 4, 8, 12, 16, 20])
+    numpy.testing.assert_allclose(curve_radii(0.01, 3.0, 2), [0.01, 3.0])
 
 
 def test_epoch_curves_are_the_per_epoch_means():
@@ -242,6 +276,7 @@ def test_classifier_on_raw_pixels_beats_chance_and_uses_encode(tiny_mnist,
 @pytest.mark.parametrize('name, value', [
     ('n_examples', 2.5), ('n_examples', True), ('seed', 2 ** 32),
     ('seed', -1), ('contraction_level', 0), ('min_radius_factor', 3.0),
+    ('n_radii', 1),
     ('saturation_threshold', 0.5), ('classifier_batch_size', 0)])
 def test_bad_settings_raise_config_error_before_anything_is_written(
         tmp_path, name, value):
@@ -321,6 +356,15 @@ def test_command_end_to_end_is_quiet_and_writes_every_file(tiny_mnist,
     assert report['settings']['classifier_batch_size'] == 50
     assert (report['n_train'], report['n_test']) == (230, 60)
     assert len(report['radii']) == 5
+    # the curves reach beyond the largest distance between training digits
+    train_x = mnist_data.read_mnist(tiny_mnist)[0][0].astype(numpy.float64)
+    largest, pair = brute_force_largest(train_x)
+    distances = report['typical_distances']
+    assert distances['largest_training'] == pytest.approx(largest, rel=1e-12)
+    assert distances['largest_training_pair'] == list(pair)
+    assert report['radii'][-1] == pytest.approx(1.25 * largest)
+    assert report['radii'][0] == pytest.approx(
+        1e-3 * distances['median_nearest_neighbour'])
     cae, ae = report['models']['cae'], report['models']['ae']
     assert (cae['contraction_level'], ae['contraction_level']) == (0.1, 0.0)
     for model, key in ((cae, 'cae/cae'), (ae, 'ae/ae')):
