@@ -35,6 +35,11 @@ models that differ only in their pre-training see the same minibatches.
 initial weights, from ``--seed``) fine-tuned with the same budget from its
 random initialisation, after plain auto-encoder pre-training and after CAE
 pre-training; ``--two-layers`` adds a CAE-pre-trained 1000-1000 stack.
+Beside each test error it gives the paper's other two columns for the
+pre-trained layer (the size of J = dh/dx and the share of saturated units,
+``pretrained_layer``), McNemar's exact test between every two rows
+(``mcnemar_exact``: they are scored on the same digits), and draws the
+contraction curves of the pre-trained AE and CAE layers (analysis.py's).
 
     python ScA.py --compare            # the table (docs/stacked.md)
     python ScA.py                      # one CAE-pre-trained MLP
