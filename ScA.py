@@ -95,7 +95,6 @@ PAPER = {'CAE': {'test_error': 0.0114, 'jacobian_norm_column': 0.73e-4,
                  'saturated_fraction': 0.8636},
          'AE': {'test_error': 0.0178, 'jacobian_norm_column': 17.5e-4,
                 'saturated_fraction': 0.4990}}
-PAPER_TEST_ERRORS = {kind: row['test_error'] for kind, row in PAPER.items()}
 # a hidden unit is saturated below this or above 1 minus it (the paper's
 # SAT; analysis.saturated_fraction)
 SATURATION_THRESHOLD = 0.05
@@ -708,15 +707,18 @@ def markdown_table(runs):
 def contraction_curves(results, datasets, n_examples, seed, log):
     """The contraction curves (analysis.py's) of the pre-trained first
     layers of the one-layer rows, before fine-tuning, around the first
-    n_examples test digits: the same radii as analysis.py's figure (the
-    limit r -> 0, then up to 1.25 x the largest distance between two
-    training digits) and the same direction per digit for every model,
+    n_examples test digits: the radii of analysis.py's figure, from its
+    defaults (the limit r -> 0, then up to 1.25 x the largest distance
+    between two training digits) and the same direction per digit for
+    every model,
     drawn from RandomState(seed). A dict for the report."""
     start = time.perf_counter()
     (train_x, _), _, (test_x, _) = datasets
     X = numpy.asarray(test_x[0:n_examples], dtype=numpy.float64)
+    curve = cli.defaults_of(analysis.run_analysis)  # its figure's radii
     distances, radii = analysis.contraction_radii(
-        X, train_x, 25, 1e-3, 1.25, log)
+        X, train_x, curve['n_radii'], curve['min_radius_factor'],
+        curve['max_radius_factor'], log)
     directions = analysis.random_directions(
         len(X), X.shape[1], numpy.random.RandomState(seed))
     curves = {}
