@@ -666,12 +666,17 @@ def percent_interval(run):
     return '%.2f-%.2f %%' % (low * 100, high * 100)
 
 
+def in_units_of_1e4(value):
+    """A mean squared entry of J as the paper prints its column."""
+    return '%.2fe-4' % (value * 1e4)
+
+
 def layer_columns(measures):
     """The table's norm of J, mean J_ij^2 and SAT cells of one row."""
     if measures is None:
         return ['', '', '']
     return ['%.2f' % measures['jacobian_frobenius_norm'],
-            '%.2fe-4' % (measures['jacobian_mean_square_entry'] * 1e4),
+            in_units_of_1e4(measures['jacobian_mean_square_entry']),
             '%.2f %%' % (measures['saturated_fraction'] * 100)]
 
 
@@ -696,10 +701,10 @@ def markdown_table(runs):
                         run['finetuning_time'] / 60, run['best_epoch'],
                         run['epochs_run']))
     for kind, paper in PAPER.items():
-        lines.append('| the paper, Table 1 | %s | %.2f %% | | | | %.2fe-4 | '
+        lines.append('| the paper, Table 1 | %s | %.2f %% | | | | %s | '
                      '%.2f %% | | | |'
                      % (kind, paper['test_error'] * 100,
-                        paper['jacobian_norm_column'] * 1e4,
+                        in_units_of_1e4(paper['jacobian_norm_column']),
                         paper['saturated_fraction'] * 100))
     return '\n'.join(lines)
 
@@ -710,8 +715,7 @@ def contraction_curves(results, datasets, n_examples, seed, log):
     n_examples test digits: the radii of analysis.py's figure, from its
     defaults (the limit r -> 0, then up to 1.25 x the largest distance
     between two training digits) and the same direction per digit for
-    every model,
-    drawn from RandomState(seed). A dict for the report."""
+    every model, drawn from RandomState(seed). A dict for the report."""
     start = time.perf_counter()
     (train_x, _), _, (test_x, _) = datasets
     X = numpy.asarray(test_x[0:n_examples], dtype=numpy.float64)
@@ -866,14 +870,13 @@ def print_table(report, path, log):
     contraction = report['contraction']
     if contraction:
         radii = contraction['radii']
+        # the limit r -> 0, the largest training distance, the last radius
+        shown = (radii[0], contraction['distances']['largest_training'],
+                 radii[-1])
         print('contraction ratio of the pre-trained layers (%s): %s'
-              % (', '.join('r = %.3g' % r for r in
-                           (radii[0], contraction['distances']
-                            ['largest_training'], radii[-1])),
+              % (', '.join('r = %.3g' % r for r in shown),
                  '; '.join('%s %s' % (kind, ' '.join(
-                     '%.3f' % numpy.interp(r, radii, ratios)
-                     for r in (radii[0], contraction['distances']
-                               ['largest_training'], radii[-1])))
+                     '%.3f' % numpy.interp(r, radii, ratios) for r in shown))
                      for kind, ratios in contraction['ratios'].items())),
               file=log)
     print('total time %.1f min (%.0f s); results written to %s and %s'

@@ -352,11 +352,11 @@ def largest_distance(X, chunk_size=500):
 
 def curve_radii(small_radius, largest_radius, n_radii):
     """The radii of a contraction curve: small_radius (the ratio's limit
-    r -> 0, where it is ||u J||), then n_radii - 1 radii evenly spaced up
-    to largest_radius, which the plot shows on a linear axis: the region
+    r -> 0, where it is ||u J||), then n_radii - 1 >= 1 radii evenly spaced
+    up to largest_radius, which the plot shows on a linear axis: the region
     where the ratio is only the Jacobian's action takes one point at its
     left edge, and the rest of the curve the finite moves."""
-    step = largest_radius / (n_radii - 1) if n_radii > 1 else 0.0
+    step = largest_radius / (n_radii - 1)
     return numpy.concatenate([[small_radius],
                               step * numpy.arange(1, n_radii)])
 
