@@ -505,8 +505,8 @@ class ScAResult(object):
         self.validation_errors = validation_errors
 
 
-def test_ScA(finetune_lr=0.6, pretraining_epochs=20, pretrain_lr=0.05,
-             contraction_level=0.03, training_epochs=30,
+def test_ScA(finetune_lr=0.3, pretraining_epochs=40, pretrain_lr=0.05,
+             contraction_level=0.1, training_epochs=60,
              dataset=mnist_data.DEFAULT_PATH, pretrain_batch_size=10,
              finetune_batch_size=20, hidden_layers_sizes=(1000,),
              finetune_lr_decay=1.0, seed=89677, shuffle_seed=1,
