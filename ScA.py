@@ -47,7 +47,7 @@ contraction curves of the pre-trained AE and CAE layers (analysis.py's).
     python ScA.py --help               # every hyperparameter
 
 The defaults are the settings with the lowest validation error in the
-search of search/ (docs/stacked.md tells how it was run).
+hyperparameter searches that docs/stacked.md describes.
 """
 import itertools
 import math
@@ -529,8 +529,8 @@ def test_ScA(finetune_lr=0.3, pretraining_epochs=40, pretrain_lr=0.05,
     gradient: the pre-training step (ScA.pretraining_functions): 'auto',
         the cA class's own graph, replaced by the kernel where it is the
         stock graph; 'T.grad', 'fused' or 'kernel' force one. 'fused' was
-        the search's step (docs/stacked.md); the kernel's runs equal its
-        up to rounding, so they drift apart from the search's.
+        the first search's step (docs/stacked.md); the kernel's runs equal
+        its up to rounding, so they drift apart from that search's.
     pretrain: False fine-tunes from the random initialisation.
     datasets: read_data's output (numpy arrays), to share one copy between
         runs; default read_data(dataset).
