@@ -178,8 +178,7 @@ def scA_parser(test_ScA, compare):
     cli.add(parser, '--two-layers', action='store_true',
             default=compare_defaults['two_layers'],
             help='with --compare: add a row for a stack of two such layers, '
-                 'CAE-pre-trained (about as long again as the other rows '
-                 'together)')
+                 'CAE-pre-trained (two pre-trainings: the longest row)')
     cli.add(parser, '--output-folder',
             default=compare_defaults['output_folder'],
             help='with --compare: where %s and %s are written (default: '
