@@ -24,16 +24,16 @@ test: venv blas $(DATASET)
 test-fast: venv blas $(DATASET)
 	$(PY) -m pytest -m 'not slow'
 
-# The paper's analyses: trains a CAE and a plain auto-encoder, then writes
-# the figures and cA_plots/analysis.json
+# The paper's analyses (paper/analysis.py): trains a CAE and a plain
+# auto-encoder, then writes the figures and cA_plots/analysis.json
 analysis: venv blas $(DATASET)
-	$(PY) analysis.py
+	$(PY) paper/analysis.py
 
-# Stacked CAEs: the paper's one-layer comparison (random initialisation,
-# auto-encoder and CAE pre-training); writes cA_plots/ScA_comparison.json.
-# Its table and time: docs/stacked.md
+# The paper's Table 1 (paper/table1.py, with ScA.py's stacked model):
+# random initialisation, auto-encoder and CAE pre-training of one MLP;
+# writes cA_plots/ScA_comparison.json. Its table and time: docs/stacked.md
 scA: venv blas $(DATASET)
-	$(PY) ScA.py --compare
+	$(PY) paper/table1.py
 
 venv:
 	@sh tools/venv.sh '$(PYTHON)'

@@ -1,35 +1,29 @@
 """Contractive auto-encoders (CAE) with Theano: a Python 3 port of the tutorial.
 
-A contractive auto-encoder (Rifai, Vincent, Muller, Glorot and Bengio,
-"Contractive Auto-Encoders: Explicit Invariance During Feature Extraction",
-ICML 2011) is an auto-encoder trained to reconstruct its input while keeping
-its hidden representation insensitive to small changes of the input. For an
-input x in [0, 1]^d, hidden code h(x) and reconstruction z(x), it minimises
-over a training set D
+A contractive auto-encoder (Rifai et al., ICML 2011) learns a code h(x)
+from which its input x can be reconstructed, z(x), while keeping the code
+insensitive to small changes of the input. Over a training set D it
+minimises
 
     J_CAE = sum_{x in D} ( L_rec(x, z(x)) + lambda * ||J_h(x)||_F^2 )
 
-where L_rec is the cross-entropy of the reconstruction, J_h(x) = dh/dx is
-the Jacobian of the encoder at x, and ||.||_F^2 the sum of the squares of
-its elements. The penalty makes the mapping contract in every direction the
-reconstruction term does not need: the few directions it keeps are the
-local directions of variation of the data. The model and its equations are
-in the docstring of the class ``cA`` below; ``test_cA`` is the tutorial's
-training loop.
+where L_rec is the cross-entropy of the reconstruction, J_h(x) = dh/dx the
+Jacobian of the encoder at x and ||.||_F^2 the sum of the squares of its
+elements. The penalty makes the mapping contract in every direction the
+reconstruction does not need: the few directions it keeps are the local
+directions of variation of the data. The class ``cA`` below holds the
+equations, numbered; ``test_cA`` is the tutorial's training loop.
 
-Run it (on the real MNIST, which is fetched into data/ when missing):
+Run it (on the real MNIST, fetched into data/ when missing):
 
     make run                          # sets up .venv/ and the data, trains
     .venv/bin/python cA.py --help     # the hyperparameters and defaults
     .venv/bin/python cA.py --epochs 5 --contraction-level 0.3
 
 Each epoch prints its mean reconstruction cost and mean Jacobian norm; the
-first 100 filters are written to cA_plots/cae_filters.png. What trains is
-the graph that ``cA.get_cost_updates`` builds: edit the class, and the run
-computes your edit. Where the graph is the stock one, a compiled kernel
-computes that very step faster (the compile line says which step runs).
-Use the model from another script (it can share W and b with an MLP
-layer, see ScA.py):
+first 100 filters go to cA_plots/cae_filters.png. Use the class from
+another script; in a stacked model it shares W and b with an MLP layer
+(ScA.py):
 
     from cA import cA
     ca = cA(numpy_rng, input=layer_output, n_visible=500, n_hidden=500,
@@ -38,47 +32,12 @@ layer, see ScA.py):
                                         learning_rate=0.01)
 
 References:
-    Rifai et al. (2011), ICML, "Contractive Auto-Encoders: Explicit
-    Invariance During Feature Extraction".
+    Rifai, Vincent, Muller, Glorot and Bengio (2011), ICML, "Contractive
+    Auto-Encoders: Explicit Invariance During Feature Extraction".
     Rifai et al. (2011), ECML PKDD, "Higher Order Contractive Auto-Encoder".
     The Theano deep learning tutorials (dA.py, SdA.py, logistic_sgd.py).
 
-Changes from the original (the one list; the README points here):
-    - Python 3, on Theano-PyMC 1.1.2 (Python 3.9 to 3.11) or, where that
-      cannot run, on PyTensor, Theano's successor (Python 3.12 and newer):
-      machinery/backend.py picks the stack, sets its BLAS and flags (your
-      own THEANO_FLAGS / PYTENSOR_FLAGS or rc file still wins) and gives
-      the code the few names that moved; the code is the same on both.
-    - The penalty is computed in closed form (eq. 5) instead of from the
-      (batch, n_visible, n_hidden) stack of Jacobians: the same number,
-      no memory growth with the batch, and any minibatch size works;
-      ``get_jacobian`` still builds the stack, for teaching and tests.
-    - True division in the penalty (a later Python 3 copy used ``//``,
-      whose gradient is zero: it trained a plain auto-encoder).
-    - The per-epoch log shows the epoch's means; the original printed the
-      first two minibatches (``c_array[0]``, ``c_array[1]``).
-    - Training is fast without hiding the tutorial's graph: the graph that
-      ``get_cost_updates`` builds is compared, node for node, with the
-      stock cA's; where they are the same, one compiled Op computes that
-      step (machinery/kernel, with its derivation), else the graph trains
-      as written. ``--gradient T.grad`` always trains the graph as written;
-      ``get_fused_cost_updates`` is the hand-derived gradient as a graph
-      (``--gradient fused``); all are tested against each other.
-    - ``test_cA`` no longer calls ``os.chdir``; it returns the trained model
-      and every minibatch's costs; the seed and n_hidden are keywords.
-    - The last, shorter minibatch of an epoch is trained on, not dropped
-      (with the defaults, 50,000 / 10, there is none).
-    - Long runs are safe: a checkpoint after every epoch, ``--resume``,
-      Ctrl-C stops between two steps and says how to resume, a diverging
-      cost stops at once, one run at a time per output folder, every file
-      written atomically (machinery/training.py, behind four calls of the
-      loop).
-    - The dataset is loaded with a restricted unpickler (machinery/
-      mnist_file.py), so a malicious pickle cannot run code; every setting
-      is checked before anything is loaded or compiled, and a mistake gets
-      one ``error:`` line instead of a traceback (machinery/cli.py).
-    - ``is None`` checks instead of ``not W`` (which asks a symbolic
-      variable for its truth value).
+What changed from the original, and why: docs/changes.md.
 """
 import sys
 import time
@@ -88,15 +47,17 @@ if __name__ == '__main__':
     start_script(__file__)
 
 # the stack first: without one, this says what to do
-from machinery.backend import NAME, theano, T, sigmoid, softplus
+from machinery.backend import NAME, theano, T, sigmoid
 import numpy
 import PIL.Image
 
+from machinery import commands
+from machinery import mnist_data
+from machinery import outputs
 from machinery import training
 from machinery.kernel import steps
 from logistic_sgd import load_data
 from utils import tile_raster_images
-
 
 class cA(object):
     """Contractive auto-encoder with tied weights.
@@ -119,6 +80,10 @@ class cA(object):
     i, leaving the squared norm of column j of W. Computed this way the
     penalty costs one (batch, n_hidden) x (n_hidden,) product instead of a
     (batch, n_visible, n_hidden) tensor.
+
+    Eqs. (2) and (5) hold for the sigmoid only (its slope is h (1 - h)):
+    another activation in get_hidden_values needs its own slope in
+    get_jacobian and get_jacobian_norm, the three changed together.
     """
 
     def __init__(self, numpy_rng, input=None, n_visible=784, n_hidden=100,
@@ -128,9 +93,9 @@ class cA(object):
         input: symbolic (batch, n_visible) input; another layer's output in
             a stacked model. None makes a new matrix variable.
         n_visible, n_hidden: sizes of the input and hidden layers.
-        n_batchsize: the minibatch size the original's get_jacobian needed;
-            kept so that the original's calls still work, but unused: every
-            computation here takes minibatches of any size.
+        n_batchsize: the minibatch size, as in the original (which divided
+            the penalty by it); build_training passes it. The methods here
+            average over the rows they get, so they need it nowhere.
         W, bhid, bvis: shared variables to use (not copied) for the weights
             (n_visible, n_hidden), hidden bias and visible bias; None makes
             new ones.
@@ -178,9 +143,7 @@ class cA(object):
 
     def get_squared_column_norms(self):
         """c_j = sum_i W_ij^2, the second factor of eq. (5): (n_hidden,)."""
-        # ones (n_visible,) . W**2 (n_visible, n_hidden): a BLAS gemv, which
-        # reads the matrix about 15 % of a training step faster than Sum
-        return T.dot(T.ones_like(self.W[:, 0]), self.W ** 2)
+        return T.sum(self.W ** 2, axis=0)
 
     def get_jacobian_norm(self, hidden):
         """||J(x)||_F^2 of each example, eq. (5): (batch,)."""
@@ -214,57 +177,6 @@ class cA(object):
                    for param, gparam in zip(self.params, gparams)]
         return cost, updates
 
-    def get_fused_cost_updates(self, contraction_level, learning_rate):
-        """The cost and SGD step of get_cost_updates, faster: the gradient
-        is derived by hand, so that W moves in one matrix product.
-
-        With n rows in the minibatch, a' = h W' + b' (so z = sigmoid(a')),
-        s = h (1 - h) (the slope of the sigmoid at a = x W + b) and
-        c_j = sum_i W_ij^2, the chain rule through eqs. (1)-(6) gives
-
-          dcost/da'  = (z - x) / n =: d_z                              (7)
-          dcost/da   = (d_z W + (2 lambda / n) c s (1 - 2h)) s =: d_h   (8)
-          dcost/dW   = x^T d_h + d_z^T h + 2 lambda W diag(m),
-                       m_j = mean over the batch of s_j^2              (9)
-          dcost/db   = sum_batch d_h,   dcost/db' = sum_batch d_z      (10)
-
-        (7) is the familiar sigmoid-with-cross-entropy gradient; in (8) the
-        first term comes through the reconstruction, the second through the
-        penalty's factor (h (1 - h))^2; in (9) W appears in h, in z (as W')
-        and in c. The SGD step on W is then
-
-          W <- W (1 - 2 eta lambda m) - eta [x; d_z]^T [d_h; h]
-
-        with the two outer products of (9) stacked into one matrix product
-        over 2n rows, which Theano runs as a single in-place GEMM on W.
-        L_rec is computed as sum_k softplus(a'_k) - x_k a'_k, equal to eq.
-        (4) since log z = -softplus(-a') and softplus(-a') = softplus(a') -
-        a', with one softplus per pixel instead of two. tests/test_cA.py
-        checks the whole step against get_cost_updates (T.grad).
-
-        Sets self.L_rec and self.L_jacob as get_cost_updates does.
-        """
-        lam, eta = as_floatX(contraction_level, learning_rate)
-        x, W = self.x, self.W
-        n = T.cast(x.shape[0], theano.config.floatX)
-        h = self.get_hidden_values(x)
-        a_prime = T.dot(h, self.W_prime) + self.b_prime
-        z = sigmoid(a_prime)
-        s = h * (1 - h)
-        c = self.get_squared_column_norms()
-        self.L_rec = T.sum(softplus(a_prime) - x * a_prime, axis=1)
-        self.L_jacob = T.mean(T.dot(s ** 2, c))  # eq. (5), averaged
-        cost = T.mean(self.L_rec) + lam * self.L_jacob
-        d_z = (z - x) / n  # (7)
-        d_h = (T.dot(d_z, W) + (2 * lam / n) * c * s * (1 - 2 * h)) * s  # (8)
-        m = T.mean(s ** 2, axis=0)
-        # (n_visible, 2n) . (2n, n_hidden): both outer products of eq. (9)
-        outer = T.dot(T.concatenate([x, d_z]).T, T.concatenate([d_h, h]))
-        updates = [(W, W * (1 - 2 * eta * lam * m) - eta * outer),
-                   (self.b, self.b - eta * T.sum(d_h, axis=0)),  # (10)
-                   (self.b_prime, self.b_prime - eta * T.sum(d_z, axis=0))]
-        return cost, updates
-
 
 def as_floatX(*values):
     """Python numbers as floatX constants (so that float32 graphs stay
@@ -279,17 +191,17 @@ def build_training(train_set_x, batch_size, n_hidden, seed,
 
     Returns (ca, train_ca, step): train_ca(i) trains on minibatch i of the
     shared train_set_x and returns [mean L_rec, L_jacob] computed before
-    the step; step says which step was compiled and why. gradient: 'auto'
-    trains get_cost_updates's graph, which the kernel replaces only where
-    it is the stock graph (then it computes the same step); 'T.grad'
-    always trains that graph as written; 'fused' trains
-    get_fused_cost_updates; 'kernel' the kernel (machinery/kernel/steps.py).
+    the step; str(step) says which step was compiled and why. gradient:
+    'auto' trains get_cost_updates's graph, which the kernel replaces only
+    where it is the stock graph (then it computes the same step); 'T.grad'
+    always trains that graph as written; 'fused' the hand-derived gradient
+    and 'kernel' the kernel (machinery/kernel/steps.py).
     """
     index = T.lscalar('index')
     x = T.matrix('x')
     ca = cA(numpy_rng=numpy.random.RandomState(seed), input=x,
             n_visible=train_set_x.get_value(borrow=True).shape[1],
-            n_hidden=n_hidden)
+            n_hidden=n_hidden, n_batchsize=batch_size)
     cost, updates = ca.get_cost_updates(contraction_level=contraction_level,
                                         learning_rate=learning_rate)
     # the same step, faster, where it provably is the same
@@ -319,18 +231,26 @@ class TrainingResult(object):
         self.filters_path = filters_path
 
 
+def output_names(contraction_level):
+    """(checkpoint, filters) file names of a run at this lambda: a plain
+    auto-encoder's (lambda 0) say so."""
+    kind = 'cae' if contraction_level > 0 else 'ae'
+    return kind + '_checkpoint.npz', kind + '_filters.png'
+
+
 def save_filters(W, path, tile_shape=(10, 10)):
     """Write the first filters (columns of W, 28x28 each) as a PNG; returns
     the path."""
     image = PIL.Image.fromarray(tile_raster_images(
         X=W.get_value(borrow=True).T, img_shape=(28, 28),
         tile_shape=tile_shape, tile_spacing=(1, 1)))
-    training.write_image(image, path)
+    with outputs.atomic_write(path) as f:
+        image.save(f, format='PNG')
     return path
 
 
 def test_cA(learning_rate=0.01, training_epochs=20,
-            dataset=training.DEFAULT_DATASET, batch_size=10,
+            dataset=mnist_data.DEFAULT_PATH, batch_size=10,
             output_folder='cA_plots', contraction_level=0.1, n_hidden=500,
             seed=123, gradient='auto', resume=False, restart=False,
             log=None):
@@ -345,12 +265,12 @@ def test_cA(learning_rate=0.01, training_epochs=20,
     returns a TrainingResult.
 
     The run holds output_folder for itself and writes a checkpoint there
-    after every epoch; ``resume=True`` goes on from it, and ends with the
+    after every epoch; ``resume=True`` goes on from it and ends with the
     parameters an uninterrupted run would have had; an unfinished
     checkpoint is replaced only with ``restart=True``. SIGINT or SIGTERM
-    stops training after the current minibatch, saves a checkpoint and the
-    filters, and raises TrainingInterrupted; a NaN or infinite cost raises
-    DivergenceError (machinery/training.py).
+    stops training within a minibatch, keeps the checkpoint of the epochs
+    done, writes the filters and raises TrainingInterrupted; a NaN or
+    infinite cost raises DivergenceError (machinery/training.py).
     """
     log = sys.stdout if log is None else log
     settings = dict(learning_rate=learning_rate,
@@ -358,7 +278,9 @@ def test_cA(learning_rate=0.01, training_epochs=20,
                     contraction_level=contraction_level, n_hidden=n_hidden,
                     seed=seed, gradient=gradient, resume=resume,
                     restart=restart)
-    with training.SafeRun(output_folder, settings, log) as run:
+    checkpoint_name, filters_name = output_names(contraction_level)
+    with training.SafeRun(output_folder, checkpoint_name, filters_name,
+                          settings, log) as run:
         train_set_x = load_data(dataset, log=log)[0][0]
         n_train = train_set_x.get_value(borrow=True).shape[0]
         n_train_batches = -(-n_train // batch_size)  # the last may be short
@@ -373,19 +295,23 @@ def test_cA(learning_rate=0.01, training_epochs=20,
         print('compiled in %.1f s: %s' % (time.perf_counter() -
                                           compile_start, step),
               file=log, flush=True)
+        # on resume, W, b and b' take the checkpoint's values
+        first_epoch = run.restore(ca.params, step)
+        # Ctrl-C stops within a minibatch; a diverging cost stops at once
+        train_ca = run.guard(train_ca, on_stop=lambda: 'filters ' +
+                             save_filters(ca.W, run.filters_path))
 
-        for epoch in run.epochs(ca.params, on_stop=lambda: 'filters ' +
-                                save_filters(ca.W, run.filters_path)):
+        for epoch in range(first_epoch, training_epochs):
             epoch_start = time.perf_counter()
-            for batch_index in run.minibatches(epoch):
+            for batch_index in range(n_train_batches):
                 costs[epoch, batch_index] = train_ca(batch_index)
             print('epoch %d/%d  reconstruction %.2f  jacobian_norm %.2f'
-                  '  %.1f s%s' % (epoch + 1, training_epochs,
-                                  costs[epoch, :, 0].mean(),
-                                  numpy.sqrt(costs[epoch, :, 1]).mean(),
-                                  time.perf_counter() - epoch_start,
-                                  run.partial(epoch)),
+                  '  %.1f s' % (epoch + 1, training_epochs,
+                                costs[epoch, :, 0].mean(),
+                                numpy.sqrt(costs[epoch, :, 1]).mean(),
+                                time.perf_counter() - epoch_start),
                   file=log, flush=True)
+            run.checkpoint(epoch + 1)
         training_time = run.training_time
 
         save_filters(ca.W, run.filters_path)
@@ -399,4 +325,4 @@ test_cA.__test__ = False  # pytest would collect test_* from `from cA import`
 
 
 if __name__ == '__main__':
-    sys.exit(training.main(test_cA))
+    sys.exit(commands.cA(test_cA))

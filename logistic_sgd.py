@@ -125,16 +125,17 @@ def load_model(path, input=None):
                                  'file): %s' % (path, fix))
     try:
         with numpy.load(path, allow_pickle=False) as saved:
-            others = sorted(set(saved.files) - {'W', 'b'})
-            W, b = saved['W'], saved['b']
+            names = sorted(saved.files)
+            if names == ['W', 'b']:
+                W, b = saved['W'], saved['b']
     except Exception as e:  # whatever a damaged or foreign file raises
         raise checks.ConfigError('%s is not a saved model (%s: %s): %s' % (
             path, type(e).__name__, ' '.join(str(e).split()), fix))
-    if others:  # a cA.py checkpoint has a W and a b too
+    if names != ['W', 'b']:  # a cA.py checkpoint, say
         raise checks.ConfigError(
-            '%s is not a model of logistic_sgd.py (it also holds %s%s): %s'
-            % (path, ', '.join(others[:4]), ', ...' if len(others) > 4 else
-               '', fix))
+            '%s is not a model of logistic_sgd.py (it holds %s%s, not W and '
+            'b alone): %s' % (path, ', '.join(names[:4]),
+                              ', ...' if len(names) > 4 else '', fix))
     if W.ndim != 2 or b.shape != W.shape[1:] or W.dtype.kind != 'f' or \
             b.dtype.kind != 'f' or not numpy.all(numpy.isfinite(W)) or \
             not numpy.all(numpy.isfinite(b)):
@@ -233,15 +234,14 @@ def train_with_early_stopping(datasets, learning_rate, n_epochs, batch_size,
     def n_batches(data_x):
         return max(1, data_x.get_value(borrow=True).shape[0] // batch_size)
 
-    n_train_batches = n_batches(train_x)
-    n_valid_batches = n_batches(valid_x)
-    n_test_batches = n_batches(test_x)
-    n_in = train_x.get_value(borrow=True).shape[1]
+    n_train_batches, n_valid_batches, n_test_batches = (
+        n_batches(data_x) for data_x in (train_x, valid_x, test_x))
 
     index = T.lscalar('index')
     x = T.matrix('x')
     y = T.ivector('y')
-    classifier = LogisticRegression(input=x, n_in=n_in, n_out=10)
+    classifier = LogisticRegression(
+        input=x, n_in=train_x.get_value(borrow=True).shape[1], n_out=10)
     cost = classifier.negative_log_likelihood(y)
 
     def minibatch(data, i):
@@ -272,8 +272,7 @@ def train_with_early_stopping(datasets, learning_rate, n_epochs, batch_size,
     validation_frequency = min(n_train_batches, stopping.patience // 2)
     test_score = numpy.nan
     start_time = time.perf_counter()
-    epoch = 0
-    done = False
+    epoch, done = 0, False
     while epoch < n_epochs and not done:
         epoch += 1
         for minibatch_index in range(n_train_batches):

@@ -20,7 +20,7 @@ Variants:
     default       test_cA's step (cA.build_training): the kernel, CAEStep
     unblocked     the same kernel with one block of all rows of W (each
                   pass one GEMM; what the blocks gain; not run by default)
-    fused         cA.get_fused_cost_updates, the hand-derived step as a graph
+    fused         machinery/kernel/fused.py, the hand-derived step as a graph
     tgrad         cA.get_cost_updates, T.grad's step
     explicit      the original's penalty through the (batch, n_visible,
                   n_hidden) stack of Jacobians (slow; not run by default)

@@ -1,20 +1,20 @@
 """What keeps the tutorial scripts safe and fast, kept out of their way.
 
 The scripts at the top of the repository (cA.py, logistic_sgd.py, mlp.py,
-utils.py, ScA.py, analysis.py) are the tutorial: read them first. They
-import what they need from here; nothing here is needed to understand the
-method.
+utils.py, ScA.py) are the tutorial, and paper/ the paper's experiments:
+read them first. They import what they need from here; nothing here is
+needed to understand the method, and nothing here shapes their code.
 
     backend       which stack runs the code (Theano-PyMC or PyTensor), its
                   flags, and the names the scripts import (theano, T, ...)
     kernel/       the training step of the stock cA as one compiled Op, and
                   the check that lets it take over from the class's graph
-    training      the safe training loop of cA.test_cA (one run per output
-                  folder, checkpoints, resume, signals, divergence) and
-                  cA.py's command line
-    commands      the command lines of logistic_sgd.py, ScA.py, analysis.py
+    training      the safety of cA.test_cA's run (one run per output
+                  folder, checkpoints, resume, signals, divergence)
+    commands      every script's command line
     reports       JSON reports, the dataset's sha256, time left
-    cli           the scripts' command lines: flags, one-line errors
+    cli           what the command lines share: flags, one-line errors
+    shell         quoting a path for a command a user pastes back
     checks        the checks of every setting
     resources     what a run needs of the machine (memory), checked first
     outputs       atomic writes, folder locks, free space

@@ -400,15 +400,6 @@ STACK, theano, T, sigmoid, softplus, softmax = _start()
 NAME = '%s %s' % (STACK.title, theano.__version__)
 
 
-def py_mode():
-    """A mode for graphs built on ``scan`` (``theano.gradient.jacobian``):
-    Theano-PyMC's C code for scan does not compile on Python 3.11, so it
-    runs in Python there; PyTensor's default mode runs it."""
-    if STACK.key == 'theano':
-        return theano.compile.Mode(linker='py')
-    return None
-
-
 # ---- for an Op with C code (machinery/kernel) ------------------------------
 #
 # COp and Apply: the base class of an Op with C code and the graph node;
@@ -419,10 +410,15 @@ def py_mode():
 # BLAS; register_inplace_rewrite(name, op_class, rewrite): make `rewrite`
 # one of the stack's rewrites that turn Ops into their in-place versions.
 
-# equal_computations(xs, ys): whether two lists of graphs compute the same
-# thing node for node (the same Ops on the same inputs; constants by value).
+# equal_computations(xs, ys, in_xs, in_ys): whether two lists of graphs
+# compute the same thing node for node (the same Ops on corresponding
+# inputs; constants by value); graph_inputs(outputs): the variables a graph
+# reads, Constants among them; FunctionGraph and _Query: see canonical().
 if STACK.key == 'theano':
-    from theano.graph.basic import Apply, equal_computations
+    from theano.graph.basic import (Apply, Constant, equal_computations,
+                                    graph_inputs)
+    from theano.graph.fg import FunctionGraph
+    from theano.graph.optdb import Query as _Query
     from theano.graph.op import COp
     from theano.graph.opt import local_optimizer as _node_rewriter
     from theano.graph.opt import in2out as _walking_rewriter
@@ -433,7 +429,10 @@ if STACK.key == 'theano':
     # (49.5) and before the elementwise ones (75)
     _INPLACE_POSITION = 70.1
 else:
-    from pytensor.graph.basic import Apply, equal_computations
+    from pytensor.graph.basic import Apply, Constant, equal_computations
+    from pytensor.graph.traversal import graph_inputs
+    from pytensor.graph.fg import FunctionGraph
+    from pytensor.graph.rewriting.db import RewriteDatabaseQuery as _Query
     from pytensor.link.c.op import COp
     from pytensor.graph.rewriting.basic import node_rewriter as _node_rewriter
     from pytensor.graph.rewriting.basic import (
@@ -460,3 +459,41 @@ def register_inplace_rewrite(name, op_class, rewrite):
     else:
         theano.compile.optdb.register(name, walker, 'fast_run', 'inplace',
                                       position=_INPLACE_POSITION)
+
+
+# the stack's rewrites that put a graph in a standard form without
+# choosing an implementation: x ** 2 and sqr(x) become one Op, a sum is
+# written one way
+CANONICAL_TAGS = ('canonicalize', 'stabilize', 'specialize')
+
+
+def canonical(inputs, outputs):
+    """A copy of the graph from ``inputs`` to ``outputs`` after the stack's
+    canonical rewrites (CANONICAL_TAGS): a FunctionGraph whose .inputs and
+    .outputs two such graphs can be compared with equal_computations. The
+    graph given is not changed."""
+    graph = FunctionGraph(list(inputs), list(outputs), clone=True)
+    rewrites = theano.compile.optdb.query(_Query(include=list(
+        CANONICAL_TAGS)))
+    # a rewrite that fails (constant folding compiles C code, which a
+    # broken compile directory stops) raises, for the command line to
+    # report in one line, rather than being logged with its traceback
+    log = logging.getLogger('theano.graph.opt' if STACK.key == 'theano'
+                            else 'pytensor.graph.rewriting.basic')
+    log.disabled = True
+    try:
+        with theano.config.change_flags(on_opt_error='raise'):
+            if STACK.key == 'theano':
+                rewrites.optimize(graph)
+            else:
+                rewrites.rewrite(graph)
+    finally:
+        log.disabled = False
+    return graph
+
+
+def graph_text(outputs):
+    """The graph of ``outputs`` as text, the same in every process (the
+    stack's debugprint: Ops, names, constants, types)."""
+    return theano.printing.debugprint(list(outputs), file='str',
+                                      print_type=True)

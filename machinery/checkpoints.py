@@ -1,28 +1,17 @@
-"""Checkpoints, resume, interrupts and divergence for long training runs.
+"""The checkpoint file of a training run and its cost history, written
+atomically and read back without trusting them.
 
-``TrainingRun`` is what cA.test_cA's loop calls between its steps::
-
-    run = TrainingRun(path, resume, restart)
-    run.check_can_start()              # before any data is loaded
-    costs = run.start(n_epochs, n_batches, settings, shapes)
-    run.restore(params)                # once they exist
-    with run.stopping_on_signals():
-        for epoch in run.epochs():
-            for i in run.minibatches(epoch):
-                costs[epoch, i] = train(i)
-                run.after_minibatch(epoch, i)   # divergence, Ctrl-C
-            run.save(epoch + 1)                 # the checkpoint
-
-A checkpoint is a numpy ``.npz`` file holding everything SGD needs to go on
-exactly where it stopped: the parameters, the position (the epoch under
-way and the next minibatch), the costs of the epoch under way, the
-hyperparameters and a fingerprint of the training data. SGD has no other
-state, so a resumed run ends with the same parameters, bit for bit, as one
-that never stopped. It is written atomically (outputs.atomic_write) and
-read without trusting it: no pickles, every array's header checked against
-the shape this run expects before its data is read, every number checked;
-a file that does not pass raises CheckpointError, saying what is wrong and
-that the file was left as it is.
+A checkpoint is a numpy ``.npz`` file written after every finished epoch
+(training.SafeRun.checkpoint): every parameter the model trains, by name
+(``param_<name>``, whatever the class or a subclass put in ``params``),
+how many epochs are done, the hyperparameters, a fingerprint of the
+training data and one of the training step that was compiled
+(``setting_step``). SGD has no other state and the minibatches of an epoch
+come in a fixed order, so a run resumed from the start of an epoch ends
+with the same parameters, bit for bit, as one that never stopped. It is
+read without trusting it: no pickles, every array's header checked before
+its data is read, every number checked; a file that does not pass raises
+CheckpointError, saying what is wrong and that the file was left as it is.
 
 The costs of the finished epochs are not in the checkpoint, which would
 then grow with every epoch and be rewritten whole each time: they go to
@@ -32,18 +21,11 @@ the checkpoint that counts them. The checkpoint holds a chained sha256 of
 the rows written so far, so that a history of another run is refused.
 Writing a checkpoint costs the same at epoch 1 and at epoch 20,000.
 
-Starting without ``resume`` in a folder whose checkpoint is unfinished is
-refused (CheckpointError): the work it holds is not thrown away unless
-``restart`` says so. A finished run's checkpoint is replaced by a new run,
-as its other outputs are.
-
-SIGINT (Ctrl-C) and SIGTERM set a flag that the loop reads after each
-minibatch: the run stops between two steps, writes a checkpoint and raises
-TrainingInterrupted. A second signal acts as usual (Ctrl-C twice aborts).
-A NaN or infinite cost raises DivergenceError at once, leaving the last
-checkpoint as it was.
+``check_can_start`` refuses a start without ``resume`` in a folder whose
+checkpoint is unfinished: the work it holds is not thrown away unless
+``restart`` says so. ``StopOnSignal`` turns SIGINT and SIGTERM into a flag
+that the training loop reads after each minibatch.
 """
-import contextlib
 import hashlib
 import io
 import os
@@ -54,15 +36,15 @@ import zlib
 
 import numpy
 
-from .checks import finite_cost
 from .outputs import OutputError, atomic_file, atomic_write, os_error_cause
 
-FORMAT = 2
+FORMAT = 3
 # every refusal ends so: nothing was changed, and how to go on
 LEFT_AS_IT_IS = ('; it was left as it is: start over with --restart, or use '
                  'another --output-folder')
-PARAMS = ('W', 'b', 'b_prime')
-SCALARS = ('epoch', 'batch', 'format', 'n_epochs')
+# each parameter is stored as param_<its name>
+PARAM_PREFIX = 'param_'
+SCALARS = ('epoch', 'format', 'n_epochs')
 # the chained sha256 of no rows at all
 CHAIN_START = hashlib.sha256(b'').hexdigest()
 
@@ -72,8 +54,8 @@ class CheckpointError(Exception):
 
 
 class TrainingInterrupted(Exception):
-    """SIGINT or SIGTERM stopped training after a minibatch; a checkpoint
-    was written (see the message)."""
+    """SIGINT or SIGTERM stopped training within a minibatch; the
+    checkpoint of the epochs done was written (see the message)."""
 
     def __init__(self, message, signum):
         super().__init__(message)
@@ -89,13 +71,12 @@ def data_fingerprint(array):
     return digest.hexdigest()
 
 
-def checkpoint_size(shapes, dtype, n_batches):
+def checkpoint_size(shapes, dtype):
     """An upper bound of a checkpoint's size in bytes: the parameters of
-    the given shapes and dtype, one epoch's float64 costs, and room for the
-    headers and settings. It does not depend on the number of epochs."""
+    the given shapes and dtype and room for the headers and settings. It
+    does not depend on the number of epochs."""
     n_values = sum(int(numpy.prod(shape)) for shape in shapes.values())
-    return n_values * numpy.dtype(dtype).itemsize + 16 * n_batches + \
-        64 * 1024
+    return n_values * numpy.dtype(dtype).itemsize + 64 * 1024
 
 
 def history_path(checkpoint_path):
@@ -124,25 +105,22 @@ def chain(previous, data):
     return hashlib.sha256(bytes.fromhex(previous) + data).hexdigest()
 
 
-def save_checkpoint(path, params, n_epochs, epoch_costs, history, epoch,
-                    batch, settings):
+def save_checkpoint(path, params, n_epochs, history, epoch, settings):
     """Write a checkpoint atomically.
 
-    params: {'W': ..., 'b': ..., 'b_prime': ...} numpy arrays.
-    n_epochs: the epochs the run trains in all.
-    epoch_costs: the (n_batches, 2) costs of epoch ``epoch`` so far (zeros
-        once training is done).
+    params: {name: numpy array}, every parameter the run trains, in the
+        model's order (dicts keep it).
+    n_epochs: the epochs the run trains in all; epoch: the epochs done.
     history: the chained sha256 of the cost history's first ``epoch``
         epochs (CostHistory).
-    epoch, batch: where training goes on: epoch ``epoch`` (0-based) from its
-        minibatch ``batch``; (n_epochs, 0) once training is done.
-    settings: {name: number or string}: the hyperparameters and the data
-        fingerprint, which a resumed run must match.
+    settings: {name: number or string}: the hyperparameters and the
+        fingerprints of the data and of the step, which a resumed run must
+        match.
     """
-    arrays = {name: numpy.asarray(params[name]) for name in PARAMS}
-    arrays['epoch_costs'] = numpy.asarray(epoch_costs, dtype=numpy.float64)
-    arrays.update(epoch=numpy.asarray(epoch), batch=numpy.asarray(batch),
-                  format=numpy.asarray(FORMAT),
+    arrays = {PARAM_PREFIX + name: numpy.asarray(value)
+              for name, value in params.items()}
+    arrays.update(param_names=numpy.asarray(list(params), dtype=str),
+                  epoch=numpy.asarray(epoch), format=numpy.asarray(FORMAT),
                   n_epochs=numpy.asarray(n_epochs),
                   history=numpy.asarray(history))
     for name, value in settings.items():
@@ -283,25 +261,21 @@ def _read_member(archive, name, shape=None, kinds='f'):
     return array.reshape(found_shape, order='F' if fortran else 'C').copy()
 
 
-def read_checkpoint(path, shapes=None, settings=None):
-    """The contents of a checkpoint: {'W', 'b', 'b_prime', 'epoch_costs':
-    arrays, 'epoch', 'batch', 'n_epochs': ints, 'history': str, 'settings':
-    dict}.
+def read_checkpoint(path, settings=None):
+    """The contents of a checkpoint: {'params': {name: array}, in the order
+    the run trained them, 'epoch', 'n_epochs': ints, 'history': str,
+    'settings': dict}.
 
-    shapes: {name: shape} that this run needs (W, b, b_prime,
-    epoch_costs);
-    None reads whatever shapes the file has (to look at it before the data
-    is loaded). settings: this run's, which the checkpoint's must match
-    (checked before any array is read). CheckpointError names what is
-    wrong.
+    settings: this run's, which the checkpoint's must match (checked before
+    any parameter is read); None reads it as it is (to look at it before
+    the data is loaded). CheckpointError names what is wrong.
     """
-    shapes = shapes or {}
     try:
         with zipfile.ZipFile(path) as archive:
             names = {n[:-len('.npy')] for n in archive.namelist()
                      if n.endswith('.npy')}
-            missing = [n for n in PARAMS + ('epoch_costs', 'history') +
-                       SCALARS if n not in names]
+            missing = [n for n in ('param_names', 'history') + SCALARS
+                       if n not in names]
             if missing:
                 raise ValueError('it is not a checkpoint of cA.py (missing '
                                  '%s)' % ', '.join(missing))
@@ -318,13 +292,15 @@ def read_checkpoint(path, shapes=None, settings=None):
                 check_settings_match(path, saved_settings, settings)
             contents['history'] = str(_read_member(archive, 'history',
                                                    kinds='U').item())
-            costs_shape = shapes.get('epoch_costs')
-            contents['epoch_costs'] = _read_member(
-                archive, 'epoch_costs', costs_shape, 'f') if costs_shape \
-                else _read_any(archive, 'epoch_costs', 2)
-            for name in PARAMS:
-                contents[name] = _read_member(archive, name, shapes[name]) \
-                    if name in shapes else _read_any(archive, name, None)
+            param_names = [str(n) for n in _read_any(
+                archive, 'param_names', 1, kinds='U')]
+            absent = [n for n in param_names if PARAM_PREFIX + n not in names]
+            if absent or not param_names:
+                raise ValueError('its parameters %s are not all in it'
+                                 % ', '.join(param_names))
+            contents['params'] = {n: _read_any(archive, PARAM_PREFIX + n,
+                                               None)
+                                  for n in param_names}
     except FileNotFoundError:
         raise CheckpointError('no checkpoint at %s to resume from: run '
                               'without --resume to start training' % path)
@@ -335,8 +311,9 @@ def read_checkpoint(path, shapes=None, settings=None):
     return _checked(path, contents, saved_settings)
 
 
-def _read_any(archive, name, ndim):
-    """A member whose shape is not known in advance (ndim checked)."""
+def _read_any(archive, name, ndim, kinds='f'):
+    """A member whose shape is not known in advance (ndim checked, when
+    given)."""
     with archive.open(name + '.npy') as f:
         numpy.lib.format.read_magic(f)
         shape = numpy.lib.format.read_array_header_1_0(f)[0]
@@ -346,7 +323,7 @@ def _read_any(archive, name, ndim):
     # a checkpoint of this project is a few MB; refuse a huge header
     if int(numpy.prod(shape)) > 50_000_000:
         raise ValueError('%s claims %s elements' % (name, shape))
-    return _read_member(archive, name, shape)
+    return _read_member(archive, name, shape, kinds)
 
 
 def _checked(path, contents, settings):
@@ -354,33 +331,17 @@ def _checked(path, contents, settings):
     def refuse(what):
         raise CheckpointError('the checkpoint %s cannot be used (%s)%s'
                               % (path, what, LEFT_AS_IT_IS))
-    costs = contents['epoch_costs']
-    if costs.ndim != 2 or costs.shape[1] != 2:
-        refuse('its costs of an epoch have shape %s' % (costs.shape,))
-    n_batches = costs.shape[0]
-    epoch, batch = int(contents['epoch']), int(contents['batch'])
-    n_epochs = int(contents['n_epochs'])
+    epoch, n_epochs = int(contents['epoch']), int(contents['n_epochs'])
     if len(contents['history']) != 64 or \
             set(contents['history']) - set('0123456789abcdef'):
         refuse('its history digest is not a sha256')
-    # batch == n_batches: a signal came after the epoch's last minibatch
-    if not (0 <= epoch <= n_epochs and 0 <= batch <= n_batches) or \
-            (epoch == n_epochs and batch != 0):
-        refuse('its position, epoch %d minibatch %d, is outside its %d '
-               'epochs of %d minibatches' % (epoch, batch, n_epochs,
-                                             n_batches))
-    for name in PARAMS:
-        if not numpy.all(numpy.isfinite(contents[name])):
+    if not 0 <= epoch <= n_epochs:
+        refuse('it has %d epochs done of its %d' % (epoch, n_epochs))
+    for name, value in contents['params'].items():
+        if not numpy.all(numpy.isfinite(value)):
             refuse('%s holds NaN or infinite values' % name)
-    W, b, b_prime = (contents[name] for name in PARAMS)
-    if W.ndim != 2 or b.shape != W.shape[1:] or b_prime.shape != W.shape[:1]:
-        refuse('W, b and b_prime have shapes %s, %s, %s that do not fit '
-               'together' % (W.shape, b.shape, b_prime.shape))
-    checkpoint = {name: contents[name]
-                  for name in PARAMS + ('epoch_costs', 'history')}
-    checkpoint.update(epoch=epoch, batch=batch, n_epochs=n_epochs,
-                      settings=settings)
-    return checkpoint
+    return {'params': contents['params'], 'history': contents['history'],
+            'epoch': epoch, 'n_epochs': n_epochs, 'settings': settings}
 
 
 def check_settings_match(path, saved, current):
@@ -431,132 +392,27 @@ class StopOnSignal(object):
         return signal.Signals(self.signum).name
 
 
-# ---- the run -------------------------------------------------------------------
+# ---- before a run starts -------------------------------------------------------
 
-class TrainingRun(object):
-    """The machinery that keeps a training loop safe (see the module
-    docstring for how a loop uses it).
-
-    path: the checkpoint file. resume: go on from it. restart: replace it
-    even when it is unfinished. log: where the resume line goes.
-    """
-
-    def __init__(self, path, resume=False, restart=False, log=None):
-        self.path = path
-        self.resume, self.restart = resume, restart
-        self.log = log
-        self.params = self.costs = self.settings = self.on_stop = None
-        self._saved_params = None
-        self.n_epochs = self.n_batches = 0
-        self.start_epoch, self.start_batch = 0, 0
-        self._stop = None
-
-    def check_can_start(self):
-        """Before any data is loaded: CheckpointError when there is no
-        checkpoint to resume, or when a fresh start would throw away an
-        unfinished one."""
-        if self.resume and self.restart:
-            raise CheckpointError('--resume and --restart exclude each '
-                                  'other: give one')
-        if self.resume:
-            read_checkpoint(self.path)  # it exists, and it reads
-        if self.resume or self.restart or not os.path.exists(self.path):
-            return
-        try:
-            saved = read_checkpoint(self.path)
-        except CheckpointError as e:
-            print('note: %s will be replaced: %s' % (self.path, e),
-                  file=self.log, flush=True)
-            return
-        planned = saved['n_epochs']
-        if saved['epoch'] < planned:
-            raise CheckpointError(
-                '%s holds an unfinished run (%d of %d epochs done): resume '
-                'it with --resume, or start over with --restart, which '
-                'replaces it' % (self.path, saved['epoch'], planned))
-
-    def start(self, n_epochs, n_batches, settings, shapes):
-        """The cost history (n_epochs, n_batches, 2) for the loop to fill
-        in. settings: the hyperparameters and data fingerprint, which a
-        resumed run must match; shapes: {'W': ..., 'b': ..., 'b_prime': ...}
-        of this run's parameters. On resume, the checkpoint and its cost
-        history are read and checked against both before anything is
-        compiled, and the history is restored (the parameters are restored
-        by ``restore``)."""
-        self.settings = settings
-        self.n_epochs, self.n_batches = n_epochs, n_batches
-        self.costs = numpy.zeros((n_epochs, n_batches, 2))
-        self.history = CostHistory(history_path(self.path), n_epochs,
-                                   n_batches)
-        if not self.resume:
-            return self.costs
-        shapes = dict(shapes, epoch_costs=(n_batches, 2))
-        saved = read_checkpoint(self.path, shapes, settings)
-        if saved['epoch'] > n_epochs:
-            raise CheckpointError('%s has %d epochs done: ask for at least '
-                                  'as many (--epochs %d)%s' % (
-                                      self.path, saved['epoch'],
-                                      saved['epoch'], LEFT_AS_IT_IS))
-        done = saved['epoch']
-        self.costs[:done] = self.history.read(done, saved['history'])
-        if done < n_epochs:
-            self.costs[done] = saved['epoch_costs']
-        self._saved_params = {name: saved[name] for name in PARAMS}
-        self.start_epoch, self.start_batch = saved['epoch'], saved['batch']
-        return self.costs
-
-    def restore(self, params, on_stop=None):
-        """Take the parameters (shared variables W, b, b_prime) that the
-        loop trains; on resume, set them to the checkpoint's. on_stop: called
-        after the checkpoint when a signal stops the run; returns a phrase
-        naming what it wrote (the filters)."""
-        self.params, self.on_stop = params, on_stop
-        if not self.resume:
-            return
-        for name, param in zip(PARAMS, params):
-            param.set_value(self._saved_params[name].astype(param.dtype))
-        print('resuming from %s at epoch %d, minibatch %d'
-              % (self.path, self.start_epoch + 1, self.start_batch + 1),
-              file=self.log, flush=True)
-
-    def epochs(self):
-        return range(self.start_epoch, self.n_epochs)
-
-    def minibatches(self, epoch):
-        first = self.start_batch if epoch == self.start_epoch else 0
-        return range(first, self.n_batches)
-
-    @contextlib.contextmanager
-    def stopping_on_signals(self):
-        with StopOnSignal() as self._stop:
-            yield
-        self._stop = None
-
-    def after_minibatch(self, epoch, batch):
-        """Raise DivergenceError on a NaN or infinite cost; on a signal,
-        save and raise TrainingInterrupted."""
-        finite_cost(self.costs[epoch, batch], 'the cost at epoch %d, '
-                    'minibatch %d' % (epoch + 1, batch + 1),
-                    '--learning-rate', self.settings['learning_rate'],
-                    '; the last checkpoint, if any, is intact')
-        if self._stop is not None and self._stop.signum is not None:
-            self.save(epoch, batch + 1)
-            wrote = self.on_stop() if self.on_stop else ''
-            raise TrainingInterrupted(
-                '%s: stopped at epoch %d/%d after minibatch %d/%d; '
-                'checkpoint %s%s' % (self._stop.name, epoch + 1,
-                                     self.n_epochs, batch + 1,
-                                     self.n_batches, self.path,
-                                     ', ' + wrote if wrote else ''),
-                self._stop.signum)
-
-    def save(self, epoch, batch=0):
-        """Write the checkpoint: training goes on at (epoch, batch). The
-        cost history gets the finished epochs first."""
-        history = self.history.up_to(epoch, self.costs)
-        epoch_costs = self.costs[epoch] if epoch < self.n_epochs else \
-            numpy.zeros((self.n_batches, 2))
-        save_checkpoint(self.path, {name: p.get_value(borrow=True)
-                                    for name, p in zip(PARAMS, self.params)},
-                        self.n_epochs, epoch_costs, history, epoch, batch,
-                        self.settings)
+def check_can_start(path, resume, restart, log):
+    """Before any data is loaded: CheckpointError when there is no
+    checkpoint at ``path`` to resume, or when a fresh start would throw
+    away an unfinished one."""
+    if resume and restart:
+        raise CheckpointError('--resume and --restart exclude each other: '
+                              'give one')
+    if resume:
+        read_checkpoint(path)  # it exists, and it reads
+    if resume or restart or not os.path.exists(path):
+        return
+    try:
+        saved = read_checkpoint(path)
+    except CheckpointError as e:
+        print('note: %s will be replaced: %s' % (path, e), file=log,
+              flush=True)
+        return
+    if saved['epoch'] < saved['n_epochs']:
+        raise CheckpointError(
+            '%s holds an unfinished run (%d of %d epochs done): resume it '
+            'with --resume, or start over with --restart, which replaces it'
+            % (path, saved['epoch'], saved['n_epochs']))

@@ -139,7 +139,8 @@ def stacked_training(finetune_lr, pretraining_epochs, pretrain_lr,
                      contraction_level, training_epochs, pretrain_batch_size,
                      finetune_batch_size, hidden_layers_sizes,
                      finetune_lr_decay, seed, shuffle_seed, gradient):
-    """The settings of ScA.test_ScA (and of every row of ScA.compare)."""
+    """The settings of ScA.test_ScA (and of every row of
+    paper/table1.compare)."""
     try:
         sizes = list(hidden_layers_sizes)
     except TypeError:
@@ -159,6 +160,17 @@ def stacked_training(finetune_lr, pretraining_epochs, pretrain_lr,
     random_seed('seed', seed)
     random_seed('shuffle_seed', shuffle_seed)
     one_of('gradient', gradient, GRADIENTS)
+
+
+def stacked_data(n_train, pretrain_batch_size, finetune_batch_size, floatX,
+                 **numbers):
+    """The settings of ScA.test_ScA that depend on the data: both
+    minibatches fit in the n_train examples, and every step size and
+    lambda in ``numbers`` is representable in floatX."""
+    batch_fits(pretrain_batch_size, n_train, 'pretrain_batch_size')
+    batch_fits(finetune_batch_size, n_train, 'finetune_batch_size')
+    for name, value in numbers.items():
+        representable(name, value, floatX)
 
 
 def analysis(training_epochs, n_examples, contraction_level, n_hidden,

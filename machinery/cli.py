@@ -27,7 +27,6 @@ import contextlib
 import errno
 import inspect
 import os
-import shlex
 import shutil
 import signal
 import sys
@@ -36,6 +35,7 @@ from . import checkpoints
 from . import checks
 from . import mnist_file
 from . import outputs
+from .shell import shell_quote
 
 # the user's mistakes: one line, exit code 2
 USER_ERRORS = (checks.ConfigError, mnist_file.DatasetError,
@@ -54,8 +54,9 @@ HELP = {
     'gradient': "the SGD step: 'auto' trains the cA class's own graph "
                 "(get_cost_updates, T.grad), which the compiled kernel "
                 "replaces only where it is the stock graph; 'T.grad' that "
-                "graph always; 'fused' the hand-derived gradient "
-                "(get_fused_cost_updates); 'kernel' the kernel always "
+                "graph always; 'fused' the hand-derived gradient as a "
+                "graph (machinery/kernel/fused.py); 'kernel' the kernel "
+                "always "
                 "(default: %(default)s)",
     'contraction_level': 'lambda, the weight of the Jacobian penalty; 0 '
                          'trains a plain auto-encoder (default: '
@@ -84,7 +85,7 @@ def defaults_in_source(path, name):
     """{keyword: default} of the function ``name`` defined at the top of
     the Python file ``path``, read from its source without running it (for
     --help before the stack loads). A default that is not a literal
-    (training.DEFAULT_DATASET) is given as its source text."""
+    (mnist_data.DEFAULT_PATH) is given as its source text."""
     with open(path) as f:
         tree = ast.parse(f.read(), path)
     for node in tree.body:
@@ -118,7 +119,7 @@ def add(parser, flag, dest=None, help=None, **kwargs):
     """Add ``flag`` with the default of the function's keyword ``dest``
     (by default the flag's name) and its help text (by default the shared
     one of HELP). A ``default=`` given here wins: a flag for a keyword of
-    another function (ScA.py's --compare has its own)."""
+    another function."""
     dest = dest or flag.lstrip('-').replace('-', '_')
     if 'default' not in kwargs:
         kwargs['default'] = parser.get_default('_defaults')[dest]
@@ -177,24 +178,6 @@ def rerun_command(parser, args, *extra):
         else:
             words += [flag, str(value)]
     return ' '.join(shell_quote(w) for w in words)
-
-
-def shell_quote(word):
-    """``word`` quoted for a shell. A path that is not valid text (bytes
-    that are not UTF-8, which Python holds as surrogate escapes) is written
-    as $'...' with those bytes as \\xNN, which bash and zsh read back as
-    the very bytes."""
-    try:
-        word.encode('utf-8')
-        return shlex.quote(word)
-    except UnicodeEncodeError:
-        pass
-    out = []
-    for byte in os.fsencode(word):
-        char = chr(byte)
-        out.append('\\' + char if char in "'\\" else char
-                   if 32 <= byte < 127 else '\\x%02x' % byte)
-    return "$'" + ''.join(out) + "'"
 
 
 def main(function, parser, argv=None, resume_flag=None):

@@ -1,24 +1,19 @@
-"""The command lines of the tutorial scripts: cA.py, logistic_sgd.py,
-ScA.py and analysis.py.
+"""Every script's command line: cA.py, logistic_sgd.py, ScA.py, and the
+paper's paper/analysis.py and paper/table1.py.
 
-Each script ends with one call (``training.main(test_cA)``, or
-``commands.<script>(its functions)``); the flags here take their defaults
+Each script ends with one call, ``commands.<script>(its functions)``; the
+flags here take their defaults
 from those functions' keywords (one place for each default,
 cli.parser_for), every flag has its help, and cli.main turns a user's
 mistake into one ``error:`` line. Nothing here imports the stack:
 ``help_from_source`` answers ``--help`` from a script's source, before the
 stack loads (machinery.start_script calls it).
 """
-import functools
 import os
 
 from . import checks
 from . import cli
 from .kernel import GRADIENTS
-
-# what ScA.py --compare writes
-SCA_COMPARISON_NAME = 'ScA_comparison.json'
-SCA_CONTRACTION_NAME = 'ScA_contraction.png'
 
 
 # ---- cA.py ------------------------------------------------------------------
@@ -50,6 +45,13 @@ def cA_parser(test_cA):
     return parser
 
 
+def cA(test_cA, argv=None):
+    """cA.py's command line: parse argv, train, and return the exit code;
+    an interrupted run prints how to resume it."""
+    return cli.main(test_cA, cA_parser(test_cA), argv,
+                    resume_flag='--resume')
+
+
 # ---- logistic_sgd.py ------------------------------------------------------
 
 def logistic_sgd(sgd_optimization_mnist, train_or_predict, argv=None):
@@ -79,60 +81,10 @@ def logistic_sgd_parser(sgd_optimization_mnist):
     return parser
 
 
-# ---- ScA.py -----------------------------------------------------------------
+# ---- ScA.py and paper/table1.py ---------------------------------------------
 
-# the flags of one mode only, with what the command line says when the
-# other mode gets them
-SINGLE_ONLY = {'hidden_layers_sizes': '--hidden-layers-sizes'}
-COMPARE_ONLY = {'n_hidden': '--n-hidden', 'two_layers': '--two-layers',
-                'output_folder': '--output-folder'}
-
-
-def as_list(value):
-    """A flag's value as a list when it has several (nargs='+'), to compare
-    it with a default that is a tuple."""
-    return list(value) if isinstance(value, (list, tuple)) else value
-
-
-def _run_scA(test_ScA, compare, compare_mode, **args):
-    """What the command line does: compare(), or test_ScA() for one model;
-    ConfigError for a flag of the other mode (a value other than its
-    default: argparse cannot tell a default from the same value given)."""
-    if compare_mode:
-        function, other, message = compare, SINGLE_ONLY, \
-            '%s has no effect with --compare'
-        other_defaults = cli.defaults_of(test_ScA)
-        args.pop('pretrain')  # True: argparse refuses --no-pretrain here
-    else:
-        function, other, message = test_ScA, COMPARE_ONLY, '%s needs --compare'
-        other_defaults = cli.defaults_of(compare)
-    for name, flag in other.items():
-        if as_list(args.pop(name)) != as_list(other_defaults[name]):
-            raise checks.ConfigError(message % flag)
-    function(**args)
-
-
-def scA_parser(test_ScA, compare):
-    """The parser of ScA.py; every default comes from test_ScA's and
-    compare's signatures (cli.parser_for)."""
-    parser = cli.parser_for(
-        test_ScA, 'Stacked contractive auto-encoders on MNIST: pre-train an '
-        'MLP layer by layer as CAEs, fine-tune it, keep the epoch of the '
-        'best validation error and score it once on the test set; '
-        '--compare makes the paper\'s table (random initialisation, plain '
-        'auto-encoder and CAE pre-training of the same MLP).')
-    compare_defaults = cli.defaults_of(compare)
-    # --no-pretrain picks one row of the table, which --compare makes whole
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument('--compare', dest='compare_mode', action='store_true',
-                      help='make the table: random initialisation, plain '
-                           'auto-encoder (lambda 0) and CAE pre-training of '
-                           'the same 784-N-10 MLP; writes <output-folder>/%s '
-                           'and %s' % (SCA_COMPARISON_NAME,
-                                       SCA_CONTRACTION_NAME))
-    cli.add(mode, '--no-pretrain', 'pretrain', action='store_false',
-            help='without --compare: skip pre-training, fine-tune from the '
-                 'random initialisation')
+def add_stacked_flags(parser):
+    """The flags of test_ScA's settings, which paper/table1.py shares."""
     cli.add(parser, '--pretraining-epochs', type=int,
             help='auto-encoder training epochs of each layer (default: '
                  '%(default)s)')
@@ -167,29 +119,54 @@ def scA_parser(test_ScA, compare):
                  '%%(default)s)' % (checks.SEED_LIMIT - 1))
     cli.add(parser, '--gradient', choices=GRADIENTS)
     cli.add(parser, '--dataset')
+
+
+def scA_parser(test_ScA):
+    """The parser of ScA.py; every default comes from test_ScA's
+    signature (cli.parser_for)."""
+    parser = cli.parser_for(
+        test_ScA, 'Stacked contractive auto-encoders on MNIST: pre-train an '
+        'MLP layer by layer as CAEs, fine-tune it, keep the epoch of the '
+        'best validation error and score it once on the test set.')
+    cli.add(parser, '--no-pretrain', 'pretrain', action='store_false',
+            help='skip pre-training: fine-tune from the random '
+                 'initialisation')
+    add_stacked_flags(parser)
     cli.add(parser, '--hidden-layers-sizes', type=int, nargs='+',
             metavar='N',
-            help='without --compare: the hidden layer sizes, bottom first '
-                 '(default: %(default)s)')
-    cli.add(parser, '--n-hidden', type=int,
-            default=compare_defaults['n_hidden'],
-            help='with --compare: the units of the hidden layer (default: '
+            help='the hidden layer sizes, bottom first (default: '
                  '%(default)s)')
-    cli.add(parser, '--two-layers', action='store_true',
-            default=compare_defaults['two_layers'],
-            help='with --compare: add a row for a stack of two such layers, '
-                 'CAE-pre-trained (two pre-trainings: the longest row)')
-    cli.add(parser, '--output-folder',
-            default=compare_defaults['output_folder'],
-            help='with --compare: where %s and %s are written (default: '
-                 '%%(default)s)' % (SCA_COMPARISON_NAME, SCA_CONTRACTION_NAME))
     return parser
 
 
-def scA(test_ScA, compare, argv=None):
-    """ScA.py's command line: compare(), or test_ScA() for one model."""
-    return cli.main(functools.partial(_run_scA, test_ScA, compare),
-                    scA_parser(test_ScA, compare), argv)
+def scA(test_ScA, argv=None):
+    """ScA.py's command line: test_ScA() for one model."""
+    return cli.main(test_ScA, scA_parser(test_ScA), argv)
+
+
+def table1_parser(compare, test_ScA):
+    """The parser of paper/table1.py; the defaults come from compare's
+    keywords, and those of the rows' settings from test_ScA's."""
+    parser = cli.parser_for(
+        dict(cli.defaults_of(test_ScA), **cli.defaults_of(compare)), 'The paper\'s Table 1 on MNIST: random initialisation, '
+        'plain auto-encoder (lambda 0) and CAE pre-training of the same '
+        '784-N-10 MLP (ScA.py), with intervals, paired tests and the '
+        'contraction curves of the pre-trained layers.')
+    add_stacked_flags(parser)
+    cli.add(parser, '--n-hidden', type=int,
+            help='the units of the hidden layer (default: %(default)s)')
+    cli.add(parser, '--two-layers', action='store_true',
+            help='add a row for a stack of two such layers, CAE-pre-trained '
+                 '(two pre-trainings: the longest row)')
+    cli.add(parser, '--output-folder',
+            help='where the table\'s JSON and its contraction figure are '
+                 'written (default: %(default)s)')
+    return parser
+
+
+def table1(compare, test_ScA, argv=None):
+    """paper/table1.py's command line."""
+    return cli.main(compare, table1_parser(compare, test_ScA), argv)
 
 
 # ---- analysis.py ------------------------------------------------------------
@@ -276,8 +253,9 @@ def analysis(run_analysis, argv=None):
 PARSERS = {'cA.py': (cA_parser, ['test_cA']),
            'logistic_sgd.py': (logistic_sgd_parser,
                                ['sgd_optimization_mnist']),
-           'ScA.py': (scA_parser, ['test_ScA', 'compare']),
-           'analysis.py': (analysis_parser, ['run_analysis'])}
+           'ScA.py': (scA_parser, ['test_ScA']),
+           'analysis.py': (analysis_parser, ['run_analysis']),
+           'table1.py': (table1_parser, ['compare', '../ScA.py:test_ScA'])}
 
 
 def help_from_source(script):
@@ -286,8 +264,13 @@ def help_from_source(script):
     as its parser built from the loaded functions, without loading the
     stack. Returns the exit code, 0."""
     make_parser, names = PARSERS[os.path.basename(script)]
-    parser = make_parser(*[cli.defaults_in_source(script, name)
-                           for name in names])
+    # 'name', or 'path:name' for a function of another script (the path
+    # relative to this one's folder)
+    sources = [name.split(':') if ':' in name else (script, name)
+               for name in names]
+    parser = make_parser(*[cli.defaults_in_source(
+        os.path.join(os.path.dirname(script), path) if path != script
+        else script, name) for path, name in sources])
     parser.prog = os.path.basename(script)
     parser.print_help()
     return 0

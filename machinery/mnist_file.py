@@ -39,6 +39,7 @@ import numpy
 
 from . import array_pickle
 from .outputs import atomic_write, special_kind
+from .shell import shell_quote
 
 # data/ at the top of the repository, beside the tutorial scripts
 DEFAULT_PATH = os.path.join(
@@ -75,7 +76,6 @@ def download_command(path):
     """The command that downloads MNIST to ``path``."""
     if os.path.abspath(path) == DEFAULT_PATH:
         return 'python -m machinery.mnist_data'
-    from .cli import shell_quote  # (cli imports this module)
     return 'python -m machinery.mnist_data ' + shell_quote(path)
 
 

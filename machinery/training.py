@@ -1,65 +1,49 @@
-"""What keeps cA.test_cA's training loop from losing work, behind four calls.
+"""The safety of cA.test_cA's training run, behind a ``with`` and a few
+calls that its loop makes at their moment::
 
-The loop in cA.py reads as the tutorial's::
-
-    with training.SafeRun(output_folder, settings, log) as run:    # 1
+    with training.SafeRun(output_folder, checkpoint_name, filters_name,
+                          settings, log) as run:                   # 1
         train_set_x = load_data(...)
-        costs = run.start(train_set_x, n_train_batches)             # 2
+        costs = run.start(train_set_x, n_train_batches)            # 2
         ca, train_ca, step = build_training(...)
-        for epoch in run.epochs(ca.params, on_stop):                # 3
-            for batch_index in run.minibatches(epoch):              # 4
+        first_epoch = run.restore(ca.params, step)                 # 3
+        train_ca = run.guard(train_ca, on_stop)                    # 4
+        for epoch in range(first_epoch, training_epochs):
+            for batch_index in range(n_train_batches):
                 costs[epoch, batch_index] = train_ca(batch_index)
             print(...)  # the epoch's line
-
-and each call does the safe thing at its moment:
+            run.checkpoint(epoch + 1)                              # 5
 
 1. ``SafeRun(...)``: checks every setting before anything is loaded;
    holds the output folder for this run alone (outputs.OutputFolder);
    refuses to start over an unfinished checkpoint unless ``restart``
    (``resume`` goes on from it); clears the temporaries of a killed run.
-2. ``start``: checks that the minibatch fits the data, reads and checks the
-   checkpoint of a resumed run against this run's settings and data before
-   anything is compiled, checks that the run's arrays fit in the memory
-   available and its outputs on the disk (resources.py), and returns the
-   (epochs, minibatches, 2) cost history to fill in.
-3. ``epochs``: sets the parameters to the checkpoint's on resume, then
-   yields the epochs still to train, with SIGINT and SIGTERM turned into a
-   stop between two steps (checkpoints.StopOnSignal).
-4. ``minibatches``: yields the minibatches still to train in the epoch;
-   after each it stops on a NaN or infinite cost (DivergenceError) or on a
-   signal (a checkpoint, ``on_stop()``, then TrainingInterrupted); after
-   the epoch's last, it writes the checkpoint.
-
-``main(test_cA)`` runs cA.py's command line (its flags are in
-commands.py): a user's mistake is one ``error:`` line (cli.py), and an
-interrupted run prints the command that resumes it.
+2. ``start``: checks that the minibatch fits the data, reads and checks
+   the checkpoint of a resumed run against this run's settings and data,
+   checks that the run's arrays fit in the memory available and its
+   outputs on the disk (resources.py), and returns the (epochs,
+   minibatches, 2) cost history to fill in.
+3. ``restore``: on resume, checks that the checkpoint holds the very
+   parameters (by name and shape) and was trained by the very step that
+   was just compiled, sets the parameters to its values and returns the
+   first epoch to train; else returns 0.
+4. ``guard``: the compiled step, wrapped: after each call it stops on a
+   NaN or infinite cost (DivergenceError) and on SIGINT or SIGTERM. A
+   signal stops the run within one minibatch: the parameters go back to
+   their values at the start of the epoch, the checkpoint of the epochs
+   done is on the disk, ``on_stop()`` runs, and TrainingInterrupted says
+   how far the run got. The epoch under way is trained again on resume,
+   so the resumed run ends with the bits of an uninterrupted one.
+5. ``checkpoint``: the cost history and the checkpoint of the epochs done.
 """
 import time
 
+import numpy
+
 from . import checkpoints
 from . import checks
-from . import cli
-from . import commands
 from . import outputs
 from . import resources
-from .mnist_file import DEFAULT_PATH
-
-# test_cA's dataset: data/mnist.pkl.gz at the top of the repository
-DEFAULT_DATASET = DEFAULT_PATH
-
-# what a run writes in its output folder; at contraction_level 0, a plain
-# auto-encoder, its files say so (ae_...)
-CHECKPOINT_NAME = 'cae_checkpoint.npz'
-FILTERS_NAME = 'cae_filters.png'
-AE_CHECKPOINT_NAME = 'ae_checkpoint.npz'
-AE_FILTERS_NAME = 'ae_filters.png'
-
-
-def output_names(contraction_level):
-    """(checkpoint, filters) file names of a run at this lambda."""
-    if contraction_level > 0:
-        return CHECKPOINT_NAME, FILTERS_NAME
-    return AE_CHECKPOINT_NAME, AE_FILTERS_NAME
 
 
 def describe_run(checkpoint):
@@ -78,34 +62,38 @@ class SafeRun(object):
     """One training run of cA.test_cA in an output folder (see the module
     docstring).
 
+    checkpoint_name, filters_name: the file names of the checkpoint and
+    the filters in the folder; the cost history goes beside the checkpoint
+    (checkpoints.history_path).
     settings: test_cA's learning_rate, training_epochs, batch_size,
     contraction_level, n_hidden, seed, gradient, resume and restart.
     """
 
-    def __init__(self, output_folder, settings, log):
+    def __init__(self, output_folder, checkpoint_name, filters_name,
+                 settings, log):
         self.settings = dict(settings)
         self.resume = self.settings.pop('resume')
         self.restart = self.settings.pop('restart')
         checks.cA_training(**self.settings)
         self.log = log
         self.folder = outputs.OutputFolder(output_folder)
-        self.filters_path = self.checkpoint = None
+        self.names = checkpoint_name, filters_name
+        self.path = self.history_path = self.filters_path = None
+        self.saved = self.params = self.costs = self.history = None
+        self.fingerprints = {}  # what the checkpoint records of the run
+        self.epochs_done = self.first_epoch = 0
+        self.minibatches_trained = 0  # by this process
         self.started = None
-        self.minibatches_trained = 0  # by this process, resumed or not
-        self._signals = None  # while the epochs run: SIGINT, SIGTERM caught
+        self._at_epoch_start = None  # the parameters, as last checkpointed
+        self._signals = None  # while training: SIGINT, SIGTERM caught
 
     def __enter__(self):
         self.folder.__enter__()
         try:
-            checkpoint_name, filters_name = output_names(
-                self.settings['contraction_level'])
-            self.filters_path = self.folder.path(filters_name)
-            self.checkpoint = checkpoints.TrainingRun(
-                self.folder.path(checkpoint_name), resume=self.resume,
-                restart=self.restart, log=self.log)
-            self.checkpoint.check_can_start()
-            self.history_path = checkpoints.history_path(
-                self.checkpoint.path)
+            self.path, self.filters_path = map(self.folder.path, self.names)
+            self.history_path = checkpoints.history_path(self.path)
+            checkpoints.check_can_start(self.path, self.resume, self.restart,
+                                        self.log)
             for path in self.output_paths:
                 outputs.remove_dead_temporaries(path)
             if not self.resume:
@@ -115,19 +103,18 @@ class SafeRun(object):
             raise
         return self
 
+    @property
+    def output_paths(self):
+        """The checkpoint, its cost history and the filters."""
+        return [self.path, self.history_path, self.filters_path]
+
     def _say_what_it_replaces(self):
         try:
-            whose = describe_run(checkpoints.read_checkpoint(
-                self.checkpoint.path))
+            whose = describe_run(checkpoints.read_checkpoint(self.path))
             paths = self.output_paths
         except checkpoints.CheckpointError:  # check_can_start said so
             whose, paths = 'an earlier run', self.output_paths[1:]
         outputs.note_replaced(paths, whose, self.log)
-
-    @property
-    def output_paths(self):
-        """The checkpoint, its cost history and the filters."""
-        return [self.checkpoint.path, self.history_path, self.filters_path]
 
     def __exit__(self, *exc):
         self._let_signals_through()
@@ -139,74 +126,156 @@ class SafeRun(object):
             signals.__exit__(None, None, None)
 
     def start(self, train_set_x, n_train_batches):
-        """The cost history to fill in; on resume, the checkpoint's."""
-        n_train, n_visible = train_set_x.get_value(borrow=True).shape
-        checks.batch_fits(self.settings['batch_size'], n_train)
+        """The cost history to fill in; on resume, with the checkpoint's
+        epochs, checked against this run's settings and data."""
+        data = train_set_x.get_value(borrow=True)
+        n_train, n_visible = data.shape
         s = self.settings
-        shapes = {'W': (n_visible, s['n_hidden']), 'b': (s['n_hidden'],),
-                  'b_prime': (n_visible,)}
-        floatX = str(train_set_x.get_value(borrow=True).dtype)
+        checks.batch_fits(s['batch_size'], n_train)
+        floatX = str(data.dtype)
         for name in ('learning_rate', 'contraction_level'):
             checks.representable(name, s[name], floatX)
         # what a resumed run must share with the checkpoint's run
-        saved = dict(learning_rate=float(s['learning_rate']),
-                     batch_size=int(s['batch_size']),
-                     contraction_level=float(s['contraction_level']),
-                     n_hidden=int(s['n_hidden']), seed=int(s['seed']),
-                     gradient=s['gradient'], floatX=floatX,
-                     data_sha256=checkpoints.data_fingerprint(
-                         train_set_x.get_value(borrow=True)))
+        self.fingerprints = dict(
+            learning_rate=float(s['learning_rate']),
+            batch_size=int(s['batch_size']),
+            contraction_level=float(s['contraction_level']),
+            n_hidden=int(s['n_hidden']), seed=int(s['seed']),
+            gradient=s['gradient'], floatX=floatX,
+            data_sha256=checkpoints.data_fingerprint(data))
+        shapes = {'W': (n_visible, s['n_hidden']), 'b': (s['n_hidden'],),
+                  'b_prime': (n_visible,)}
         check_means(s, n_visible, n_train_batches, floatX, self.folder,
                     shapes)
-        return self.checkpoint.start(
-            self.settings['training_epochs'], n_train_batches, saved, shapes)
+        n_epochs = s['training_epochs']
+        self.costs = numpy.zeros((n_epochs, n_train_batches, 2))
+        self.history = checkpoints.CostHistory(self.history_path, n_epochs,
+                                               n_train_batches)
+        if self.resume:
+            self.saved = checkpoints.read_checkpoint(self.path,
+                                                     self.fingerprints)
+            done = self.saved['epoch']
+            if done > n_epochs:
+                raise checkpoints.CheckpointError(
+                    '%s has %d epochs done: ask for at least as many '
+                    '(--epochs %d)%s' % (self.path, done, done,
+                                         checkpoints.LEFT_AS_IT_IS))
+            self.costs[:done] = self.history.read(done, self.saved['history'])
+        return self.costs
 
-    def epochs(self, params, on_stop=None):
-        """The epochs to train; on resume, ``params`` (the shared W, b,
-        b_prime) first take the checkpoint's values. on_stop: called when a
-        signal stops the run, after the checkpoint; returns a phrase naming
-        what it wrote."""
-        self.checkpoint.restore(params, on_stop=on_stop)
+    def restore(self, params, step):
+        """The first epoch to train. params: the shared variables the step
+        trains; step: what build_training compiled (its fingerprint goes
+        in the checkpoint). On resume, the parameters take the
+        checkpoint's values, after checking that they and the step are
+        the checkpoint's."""
+        self.params = list(params)
+        names = [p.name for p in self.params]
+        if None in names or len(set(names)) != len(names):
+            raise checks.ConfigError(
+                'the parameters the cA trains need names of their own to be '
+                'checkpointed (they are %s): give each shared variable in '
+                'ca.params a name' % names)
+        self.fingerprints['step'] = step.fingerprint
+        if self.resume:
+            self._restore_from(self.saved)
+        self._at_epoch_start = [p.get_value() for p in self.params]
+        self.first_epoch = self.epochs_done
+        return self.first_epoch
+
+    def _restore_from(self, saved):
+        def refuse(what):
+            raise checkpoints.CheckpointError(
+                'cannot resume from %s: %s%s' % (self.path, what,
+                                                 checkpoints.LEFT_AS_IT_IS))
+        step = str(saved['settings'].get('step'))
+        if step.split(':')[0] != self.fingerprints['step'].split(':')[0]:
+            print('note: %s was written with the other stack, whose graphs '
+                  'cannot be compared with this one\'s: its step is taken to '
+                  'be this run\'s' % self.path, file=self.log, flush=True)
+        elif step != self.fingerprints['step']:
+            refuse('it was trained by another step (the cost, penalty or '
+                   'update that get_cost_updates builds has changed since)')
+        found = {p.name: p.get_value(borrow=True).shape for p in self.params}
+        stored = {n: v.shape for n, v in saved['params'].items()}
+        if found != stored:
+            refuse('it holds the parameters %s where this cA trains %s' % (
+                describe_shapes(stored), describe_shapes(found)))
+        for param in self.params:
+            param.set_value(saved['params'][param.name].astype(param.dtype))
+        self.epochs_done = saved['epoch']
+        print('resuming from %s after epoch %d' % (self.path,
+                                                   self.epochs_done),
+              file=self.log, flush=True)
+
+    def guard(self, train, on_stop=None):
+        """train, stopping on a diverging cost and on SIGINT or SIGTERM (see
+        the module docstring); on_stop() returns a phrase naming what it
+        wrote (the filters)."""
         self.started = time.perf_counter()
-        self._signals = self.checkpoint.stopping_on_signals()
+        self._signals = checkpoints.StopOnSignal()
         self._signals.__enter__()
-        try:
-            for epoch in self.checkpoint.epochs():
-                yield epoch
-        finally:
-            self._let_signals_through()
 
-    def minibatches(self, epoch):
-        """The epoch's minibatches to train; the checkpoint after the last."""
-        for batch_index in self.checkpoint.minibatches(epoch):
-            yield batch_index
+        def guarded(batch_index):
+            costs = train(batch_index)
             self.minibatches_trained += 1
-            self.checkpoint.after_minibatch(epoch, batch_index)
-        self.checkpoint.save(epoch + 1)
+            checks.finite_cost(
+                costs, 'the cost at epoch %d, minibatch %d' % (
+                    self.epochs_done + 1, batch_index + 1),
+                '--learning-rate', self.settings['learning_rate'],
+                '; the last checkpoint, if any, is intact')
+            if self._signals is not None and \
+                    self._signals.signum is not None:
+                self._stop(batch_index, on_stop)
+            return costs
+        return guarded
 
-    def partial(self, epoch):
-        """For the epoch's line: a note when this process trained only the
-        end of the epoch (it resumed in the middle), else ''."""
-        run = self.checkpoint
-        if epoch != run.start_epoch or run.start_batch == 0:
-            return ''
-        if run.start_batch >= run.n_batches:
-            return '  (resumed after its last minibatch)'
-        return '  (resumed: minibatches %d-%d of %d)' % (
-            run.start_batch + 1, run.n_batches, run.n_batches)
+    def _stop(self, batch_index, on_stop):
+        signals = self._signals
+        self._let_signals_through()
+        for param, value in zip(self.params, self._at_epoch_start):
+            param.set_value(value)
+        self.minibatches_trained -= batch_index + 1  # trained again later
+        self.checkpoint(self.epochs_done)
+        wrote = on_stop() if on_stop else ''
+        raise checkpoints.TrainingInterrupted(
+            '%s: stopped in epoch %d/%d after minibatch %d/%d; checkpoint %s '
+            'holds the %d epoch%s done (the epoch under way trains again on '
+            'resume)%s' % (signals.name, self.epochs_done + 1,
+                           self.settings['training_epochs'], batch_index + 1,
+                           self.costs.shape[1], self.path, self.epochs_done,
+                           '' if self.epochs_done == 1 else 's',
+                           ', ' + wrote if wrote else ''),
+            signals.signum)
+
+    def checkpoint(self, epochs_done):
+        """Write the cost history's finished epochs, then the checkpoint of
+        the parameters after ``epochs_done`` epochs."""
+        history = self.history.up_to(epochs_done, self.costs)
+        checkpoints.save_checkpoint(
+            self.path, {p.name: p.get_value(borrow=True)
+                        for p in self.params},
+            self.settings['training_epochs'], history, epochs_done,
+            self.fingerprints)
+        self.epochs_done = epochs_done
+        if epochs_done < self.settings['training_epochs']:
+            self._at_epoch_start = [p.get_value() for p in self.params]
 
     @property
     def epochs_trained(self):
-        """'20 epochs', '1 epoch', '19.15 epochs': what this process
-        trained (a resumed run started later, perhaps mid-epoch)."""
-        n = self.minibatches_trained / max(self.checkpoint.n_batches, 1)
-        return ('%d epoch%s' % (n, '' if n == 1 else 's') if n == int(n)
-                else '%.2f epochs' % n)
+        """'20 epochs', '1 epoch': what this process trained."""
+        n = self.epochs_done - self.first_epoch
+        return '%d epoch%s' % (n, '' if n == 1 else 's')
 
     @property
     def training_time(self):
-        """Seconds since the first epoch began."""
+        """Seconds since training began."""
         return time.perf_counter() - self.started
+
+
+def describe_shapes(shapes):
+    """'W (784, 500), b (500,)' for {name: shape}."""
+    return ', '.join('%s %s' % (name, shape) for name, shape in shapes.items())
 
 
 # bytes of the filters PNG at most (100 tiles of 28 x 28, 8-bit grey)
@@ -225,20 +294,7 @@ def check_means(settings, n_visible, n_batches, floatX, folder, shapes):
     # one is whole, so both must fit; likewise the filters
     outputs.check_free_space(
         folder.folder,
-        2 * checkpoints.checkpoint_size(shapes, floatX, n_batches) +
+        2 * checkpoints.checkpoint_size(shapes, floatX) +
         checkpoints.history_size(epochs, n_batches) + 2 * FILTERS_BYTES,
         'the checkpoint (twice, to replace it), the cost history and the '
         'filters')
-
-
-def write_image(image, path):
-    """Save a PIL image as a PNG, atomically."""
-    with outputs.atomic_write(path) as f:
-        image.save(f, format='PNG')
-
-
-def main(test_cA, argv=None):
-    """cA.py's command line (commands.cA_parser): parse argv, train, and
-    return the exit code; an interrupted run prints how to resume it."""
-    return cli.main(test_cA, commands.cA_parser(test_cA), argv,
-                    resume_flag='--resume')

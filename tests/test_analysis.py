@@ -1,4 +1,5 @@
-"""analysis.py against independent computations, and its command end to end."""
+"""paper/analysis.py: its classifier, its settings and its command end to
+end (the measures it runs are tests/test_jacobian.py's)."""
 import json
 import os
 import signal
@@ -9,249 +10,19 @@ import numpy
 import PIL.Image
 import pytest
 
-from machinery.backend import theano
-import analysis
-from analysis import (classifier_errors, contraction_ratios, encoder,
-                      epoch_curves, hidden_values, jacobian_frobenius_norms,
-                      jacobian_singular_values, largest_distance,
-                      curve_radii,
-                      mean_singular_values, pointwise_contraction_ratios,
-                      random_directions, saturated_fraction,
-                      typical_distances)
+from paper import analysis
+from paper.analysis import classifier_errors
+from test_jacobian import brute_force_largest
 from machinery import checkpoints
 from machinery import cli
 from machinery import commands
 from machinery import mnist_data
 from machinery import outputs
-from cA import cA
-from machinery.training import AE_CHECKPOINT_NAME, CHECKPOINT_NAME
 from machinery.checks import ConfigError
-from conftest import REPO, run_script, sigmoid
+from conftest import REPO, run_script
 
-
-def random_encoder(n_visible, n_hidden, seed=0, scale=1.0):
-    rng = numpy.random.RandomState(seed)
-    W = rng.normal(scale=scale, size=(n_visible, n_hidden))
-    b = rng.uniform(-1, 1, n_hidden)
-    X = rng.uniform(0, 1, (4, n_visible))
-    return W, b, X
-
-
-def h_of(W, b, x):
-    """The encoder, written out independently of analysis.py."""
-    return sigmoid(x @ W + b)
-
-
-def finite_difference_jacobian(W, b, x, eps=1e-6):
-    """J[i, j] = dh_j/dx_i by central differences, one input at a time."""
-    J = numpy.empty(W.shape)
-    for i in range(W.shape[0]):
-        step = numpy.zeros_like(x)
-        step[i] = eps
-        J[i] = (h_of(W, b, x + step) - h_of(W, b, x - step)) / (2 * eps)
-    return J
-
-
-# ---- the Jacobian -----------------------------------------------------------
-
-@pytest.mark.parametrize('n_visible, n_hidden', [(9, 6), (5, 8), (6, 6)])
-def test_singular_values_match_svd_of_finite_difference_jacobian(
-        n_visible, n_hidden):
-    # (9, 6) takes the QR path, (5, 8) and (6, 6) the direct one
-    W, b, X = random_encoder(n_visible, n_hidden)
-    got = jacobian_singular_values(W, b, X)
-    assert got.shape == (4, min(n_visible, n_hidden))
-    for row, x in zip(got, X):
-        expected = numpy.linalg.svd(finite_difference_jacobian(W, b, x),
-                                    compute_uv=False)
-        numpy.testing.assert_allclose(row, expected, rtol=1e-7, atol=1e-10)
-        assert numpy.all(numpy.diff(row) <= 0)
-
-
-def test_singular_values_at_full_size_and_in_any_chunking():
-    # 784 x 500, the real shape: the QR shortcut against the plain SVD of
-    # J = W diag(h (1 - h)), and chunks of 1 against one chunk
-    rng = numpy.random.RandomState(3)
-    bound = 4 * numpy.sqrt(6. / (784 + 500))
-    W = rng.uniform(-bound, bound, (784, 500))
-    b = rng.uniform(-1, 1, 500)
-    X = rng.uniform(0, 1, (3, 784))
-    got = jacobian_singular_values(W, b, X, chunk_size=1)
-    for row, x in zip(got, X):
-        h = h_of(W, b, x)
-        expected = numpy.linalg.svd(W * (h * (1 - h))[None, :],
-                                    compute_uv=False)
-        numpy.testing.assert_allclose(row, expected, rtol=1e-9,
-                                      atol=1e-12 * expected[0])
-    numpy.testing.assert_array_equal(
-        mean_singular_values(W, b, X), jacobian_singular_values(W, b, X)
-        .mean(axis=0))
-
-
-def test_frobenius_norm_matches_finite_difference_jacobian():
-    W, b, X = random_encoder(9, 6)
-    got = jacobian_frobenius_norms(W, b, X)
-    expected = [numpy.linalg.norm(finite_difference_jacobian(W, b, x))
-                for x in X]
-    numpy.testing.assert_allclose(got, expected, rtol=1e-7)
-    # and ||J||_F^2 is the sum of the squared singular values
-    numpy.testing.assert_allclose(
-        got ** 2, numpy.sum(jacobian_singular_values(W, b, X) ** 2, axis=1),
-        rtol=1e-10)
-
-
-def test_saturated_fraction_counts_hand_made_codes():
-    H = numpy.array([[0.01, 0.5, 0.99, 0.05],
-                     [0.96, 0.94, 0.2, 0.049]])
-    # strictly below 0.05 or above 0.95: 0.01, 0.99, 0.96, 0.049
-    assert saturated_fraction(H) == 4 / 8
-    # below 0.1 or above 0.9: also 0.05 and 0.94
-    assert saturated_fraction(H, threshold=0.1) == 6 / 8
-    assert saturated_fraction(numpy.full((3, 5), 0.5)) == 0.0
-    for threshold in (0, 0.5, float('nan')):
-        with pytest.raises(ConfigError, match='saturation_threshold'):
-            saturated_fraction(H, threshold)
-
-
-def test_numpy_encoder_matches_the_theano_model():
-    rng = numpy.random.RandomState(4)
-    ca = cA(numpy_rng=rng, n_visible=7, n_hidden=5)
-    ca.b.set_value(rng.uniform(-1, 1, 5))
-    X = rng.uniform(0, 1, (11, 7))
-    expected = theano.function([ca.x], ca.get_hidden_values(ca.x))(X)
-    W, b = ca.W.get_value(), ca.b.get_value()
-    numpy.testing.assert_allclose(encoder(W, b)(X), expected, rtol=1e-12)
-    numpy.testing.assert_allclose(encoder(W, b, chunk_size=3)(X), expected,
-                                  rtol=1e-12)
-    numpy.testing.assert_allclose(hidden_values(W, b, X), expected,
-                                  rtol=1e-12)
-
-
-# ---- contraction ratios -----------------------------------------------------
-
-RADII = numpy.logspace(-3, 3, 7)
-
-
-def test_linear_encoder_ratio_is_norm_of_u_A_at_every_radius():
-    rng = numpy.random.RandomState(5)
-    A = rng.normal(size=(6, 4))
-    X = rng.uniform(0, 1, (3, 6))
-    u = random_directions(3, 6, rng)
-    ratios = pointwise_contraction_ratios(lambda x: x @ A, X, RADII, u)
-    assert ratios.shape == (3, 7)
-    for n in range(3):
-        numpy.testing.assert_allclose(ratios[n],
-                                      numpy.linalg.norm(u[n] @ A),
-                                      rtol=1e-9)
-
-
-@pytest.mark.parametrize('c', [0.3, 2.0])
-def test_scaled_orthogonal_encoder_has_mean_ratio_c(c):
-    rng = numpy.random.RandomState(6)
-    Q, _ = numpy.linalg.qr(rng.normal(size=(10, 10)))
-    X = rng.uniform(0, 1, (8, 10))
-    got = contraction_ratios(lambda x: x @ (c * Q), X, RADII,
-                             numpy.random.RandomState(0))
-    numpy.testing.assert_allclose(got, c, rtol=1e-9)
-    # c * identity too
-    got = contraction_ratios(lambda x: c * x, X, RADII,
-                             numpy.random.RandomState(0))
-    numpy.testing.assert_allclose(got, c, rtol=1e-12)
-
-
-def test_ratio_tends_to_the_jacobians_action_for_small_radii():
-    W, b, X = random_encoder(9, 6, scale=2.0)
-    u = random_directions(4, 9, numpy.random.RandomState(7))
-    ratios = pointwise_contraction_ratios(encoder(W, b), X, [1e-6, 3.0], u)
-    expected = [numpy.linalg.norm(u[n] @ finite_difference_jacobian(W, b, x))
-                for n, x in enumerate(X)]
-    numpy.testing.assert_allclose(ratios[:, 0], expected, rtol=1e-5)
-    # far away the sigmoid is no longer linear: the ratio has changed
-    assert numpy.all(numpy.abs(ratios[:, 1] / expected - 1) > 0.01)
-
-
-def test_contraction_ratios_average_the_seeded_directions():
-    W, b, X = random_encoder(9, 6)
-    encode = encoder(W, b)
-    u = random_directions(4, 9, numpy.random.RandomState(8))
-    expected = pointwise_contraction_ratios(encode, X, RADII, u).mean(axis=0)
-    numpy.testing.assert_array_equal(
-        contraction_ratios(encode, X, RADII, numpy.random.RandomState(8)),
-        expected)
-    numpy.testing.assert_array_equal(
-        contraction_ratios(encode, X, RADII, None, directions=u), expected)
-
-
-def test_random_directions_are_unit_vectors_spread_over_the_sphere():
-    u = random_directions(2000, 5, numpy.random.RandomState(9))
-    numpy.testing.assert_allclose(numpy.linalg.norm(u, axis=1), 1,
-                                  rtol=1e-12)
-    # uniform on the sphere: mean 0, covariance I / dim
-    assert numpy.abs(u.mean(axis=0)).max() < 0.05
-    numpy.testing.assert_allclose(u.T @ u / 2000, numpy.eye(5) / 5,
-                                  atol=0.03)
-
-
-def test_typical_distances_match_brute_force():
-    rng = numpy.random.RandomState(10)
-    X = rng.uniform(0, 1, (7, 12))
-    reference = rng.uniform(0, 1, (2345, 12)).astype(numpy.float32)
-    got = typical_distances(X, reference, chunk_size=3)
-    diffs = X[:, None, :] - reference[None, :, :].astype(numpy.float64)
-    nearest = numpy.sqrt((diffs ** 2).sum(axis=2)).min(axis=1)
-    pairs = [numpy.linalg.norm(X[i] - X[j])
-             for i in range(7) for j in range(i + 1, 7)]
-    assert got['median_nearest_neighbour'] == pytest.approx(
-        numpy.median(nearest), rel=1e-9)
-    assert got['median_pairwise'] == pytest.approx(numpy.median(pairs),
-                                                   rel=1e-9)
-
-
-def brute_force_largest(X):
-    """Every pair's distance, written out: (distance, (i, j))."""
-    best, pair = -1.0, None
-    for i in range(len(X)):
-        for j in range(i + 1, len(X)):
-            d = numpy.sqrt(numpy.sum((X[i] - X[j]) ** 2))
-            if d > best:
-                best, pair = d, (i, j)
-    return best, pair
-
-
-@pytest.mark.parametrize('low, chunk_size', [(0.0, 1), (0.0, 7), (0.0, 500),
-                                             (-1.0, 3), (-1.0, 500)])
-def test_largest_distance_is_the_brute_force_maximum(low, chunk_size):
-    # pixels in [0, 1] (the tighter bound), and rows with negative entries
-    rng = numpy.random.RandomState(11)
-    for n, dim in ((2, 3), (40, 5), (120, 30)):
-        X = rng.uniform(low, 1, (n, dim)) * rng.uniform(0.2, 3, (n, 1))
-        distance, pair = largest_distance(X, chunk_size=chunk_size)
-        expected, expected_pair = brute_force_largest(X)
-        assert distance == pytest.approx(expected, rel=1e-12)
-        assert pair == expected_pair
-
-
-def test_largest_distance_of_real_digits(tiny_mnist):
-    train_x = mnist_data.read_mnist(tiny_mnist)[0][0].astype(numpy.float64)
-    distance, pair = largest_distance(train_x, chunk_size=16)
-    expected, expected_pair = brute_force_largest(train_x)
-    assert distance == pytest.approx(expected, rel=1e-12)
-    assert pair == expected_pair
-    with pytest.raises(ValueError, match='2 rows'):
-        largest_distance(train_x[:1])
-
-
-def test_curve_radii_start_at_the_limit_then_are_evenly_spaced():
-    radii = curve_radii(0.004, 20.0, 6)
-    numpy.testing.assert_allclose(radii, [0.004, 4, 8, 12, 16, 20])
-    numpy.testing.assert_allclose(curve_radii(0.01, 3.0, 2), [0.01, 3.0])
-
-
-def test_epoch_curves_are_the_per_epoch_means():
-    costs = numpy.array([[[10., 4.], [20., 16.]], [[5., 1.], [7., 9.]]])
-    reconstruction, jacobian_norm = epoch_curves(costs)
-    numpy.testing.assert_allclose(reconstruction, [15, 6])
-    numpy.testing.assert_allclose(jacobian_norm, [3, 2])
+# the file names of the two trainings (cA.output_names)
+CHECKPOINT_NAME, AE_CHECKPOINT_NAME = 'cae_checkpoint.npz', 'ae_checkpoint.npz'
 
 
 # ---- features for classification --------------------------------------------
@@ -291,7 +62,7 @@ def test_bad_settings_raise_config_error_before_anything_is_written(
 
 def test_importing_analysis_loads_no_stack_and_writes_nothing(tmp_path):
     # no files, no data, no compilation: neither the stack nor matplotlib
-    code = ('import sys; sys.path.insert(0, %r); import analysis; '
+    code = ('import sys; sys.path.insert(0, %r); import paper.analysis; '
             'loaded = [m for m in ("theano", "pytensor", "matplotlib") '
             'if m in sys.modules]; assert not loaded, loaded' % REPO)
     before = sorted(os.listdir(REPO))
@@ -311,7 +82,7 @@ def test_every_parameter_has_a_flag_with_its_default_and_help():
 
 
 def test_help_names_every_flag_and_touches_nothing(tmp_path):
-    r = run_script([os.path.join(REPO, 'analysis.py'), '--help'],
+    r = run_script([os.path.join(REPO, 'paper', 'analysis.py'), '--help'],
                    cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
     for action in commands.analysis_parser(analysis.run_analysis)._actions:
@@ -338,7 +109,7 @@ def files_under(folder):
 def test_command_end_to_end_is_quiet_and_writes_every_file(tiny_mnist,
                                                            tmp_path):
     out = tmp_path / 'plots'
-    r = run_script(['analysis.py', '--dataset', tiny_mnist,
+    r = run_script(['paper/analysis.py', '--dataset', tiny_mnist,
                     '--output-folder', str(out)] + TINY_ARGS)
     assert r.returncode == 0, r.stderr
     # exactly these files: no lock, no temporary left
@@ -397,7 +168,7 @@ def test_command_end_to_end_is_quiet_and_writes_every_file(tiny_mnist,
 
 @pytest.mark.slow
 def test_verbose_adds_the_classifiers_lines(tiny_mnist, tmp_path):
-    r = run_script(['analysis.py', '--dataset', tiny_mnist, '--output-folder',
+    r = run_script(['paper/analysis.py', '--dataset', tiny_mnist, '--output-folder',
                     str(tmp_path / 'out'), '--verbose'] + TINY_ARGS)
     assert r.returncode == 0, r.stderr
     # the three classifiers: their looks at the validation set, their ends
@@ -452,7 +223,7 @@ def bad_argv(tiny_mnist, tmp_path, extra):
 
 def run_bad(tiny_mnist, tmp_path, extra):
     """The real command, in a new interpreter."""
-    return run_script(['analysis.py'] + bad_argv(tiny_mnist, tmp_path, extra))
+    return run_script(['paper/analysis.py'] + bad_argv(tiny_mnist, tmp_path, extra))
 
 
 def assert_one_error_line(code, stderr, phrase):
@@ -529,7 +300,7 @@ def interrupt_after(line_start, dataset, out):
     """Run analysis.py, send SIGINT once a stdout line starts with
     line_start; (returncode, stdout, stderr)."""
     proc = subprocess.Popen(
-        [sys.executable, 'analysis.py', '--dataset', dataset,
+        [sys.executable, 'paper/analysis.py', '--dataset', dataset,
          '--output-folder', out] + INTERRUPTIBLE_ARGS, cwd=REPO,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []
@@ -547,7 +318,7 @@ def interrupt_after(line_start, dataset, out):
 def test_ctrl_c_while_the_modules_load_ends_without_a_traceback(tiny_mnist,
                                                                 tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, 'analysis.py', '--dataset', tiny_mnist,
+        [sys.executable, 'paper/analysis.py', '--dataset', tiny_mnist,
          '--output-folder', str(tmp_path / 'out')] + TINY_ARGS, cwd=REPO,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # numpy's libraries are mapped: analysis.py's first imports are running
@@ -578,9 +349,9 @@ def test_ctrl_c_at_any_step_is_one_line_and_leaves_no_partial_file(
     assert [f for f in files_under(out)
             if f.endswith(('.tmp', outputs.LOCK_NAME))] == []
     if line_start == 'epoch 1/10':  # test_cA's own stop, with a checkpoint
-        assert 'stopped at epoch' in stderr
+        assert 'stopped in epoch' in stderr
         assert 'the analysis stopped; resume with: ' in stderr
-        assert ' analysis.py --resume ' in stderr
+        assert ' paper/analysis.py --resume ' in stderr
 
 
 def files_and_bytes(folder):
@@ -596,7 +367,7 @@ def test_an_interrupted_training_is_kept_then_resumed_or_restarted(
     assert code == 130, stderr
     checkpoint = str(out / 'cae' / CHECKPOINT_NAME)
     assert checkpoints.read_checkpoint(checkpoint)['epoch'] < 10  # unfinished
-    argv = ['analysis.py', '--dataset', tiny_mnist, '--output-folder',
+    argv = ['paper/analysis.py', '--dataset', tiny_mnist, '--output-folder',
             str(out)] + INTERRUPTIBLE_ARGS
     # a plain rerun refuses, before reading anything, and changes nothing
     before = files_and_bytes(out)
@@ -611,7 +382,7 @@ def test_an_interrupted_training_is_kept_then_resumed_or_restarted(
     assert 'resuming from %s' % checkpoint in r.stdout
     for name in ('cae/' + CHECKPOINT_NAME, 'ae/' + AE_CHECKPOINT_NAME):
         saved = checkpoints.read_checkpoint(str(out / name))
-        assert (saved['epoch'], saved['batch']) == (10, 0)
+        assert saved['epoch'] == 10
 
 
 @pytest.mark.slow
@@ -632,14 +403,14 @@ def test_a_cA_run_left_unfinished_in_a_model_folder_is_not_replaced(
     proc.communicate(timeout=300)
     assert proc.returncode == 130
     before = files_and_bytes(out)
-    r = run_script(['analysis.py', '--dataset', tiny_mnist,
+    r = run_script(['paper/analysis.py', '--dataset', tiny_mnist,
                     '--output-folder', str(out)] + INTERRUPTIBLE_ARGS)
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith('error: %s holds an unfinished run' % str(
         out / 'cae' / CHECKPOINT_NAME)), r.stderr
     assert files_and_bytes(out) == before
     # --restart is the way to replace it
-    r = run_script(['analysis.py', '--dataset', tiny_mnist, '--output-folder',
+    r = run_script(['paper/analysis.py', '--dataset', tiny_mnist, '--output-folder',
                     str(out), '--restart'] + INTERRUPTIBLE_ARGS)
     assert r.returncode == 0, r.stderr
     saved = checkpoints.read_checkpoint(str(out / 'cae' / CHECKPOINT_NAME))

@@ -10,12 +10,11 @@ from machinery.backend import theano, T
 import cA as cA_module
 from machinery import checks
 from cA import cA, test_cA
-from conftest import (REPO, finite_difference_gradient, reference_cost,
-                      reference_costs, run_script, sigmoid)
+from machinery.kernel import fused
+from conftest import (REPO, finite_difference_gradient, py_mode,
+                      reference_cost, reference_costs, run_script, sigmoid)
 
-# theano.scan (under theano.gradient.jacobian) has C code that does not
-# compile on Python 3.11 with Theano-PyMC: the pure-Python linker runs it.
-PY_MODE = backend.py_mode()
+PY_MODE = py_mode()
 
 
 def small_model(n_visible=7, n_hidden=5, seed=1, **kwargs):
@@ -166,15 +165,14 @@ def test_penalty_gradient_wrt_W_is_nonzero_and_matches_finite_differences():
     numpy.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize('method', ['get_cost_updates',
-                                    'get_fused_cost_updates'])
+@pytest.mark.parametrize('method', [cA.get_cost_updates,
+                                    fused.get_cost_updates])
 def test_one_sgd_step_moves_every_parameter_by_the_gradient(method):
     lam, lr = 0.2, 0.05
     ca = small_model()
     before = values(ca)
     x = batch(4)
-    cost, updates = getattr(ca, method)(contraction_level=lam,
-                                        learning_rate=lr)
+    cost, updates = method(ca, contraction_level=lam, learning_rate=lr)
     theano.function([ca.x], cost, updates=updates)(x)
     for k, after in enumerate(values(ca)):
         def cost_of(value, k=k):
@@ -361,45 +359,6 @@ def test_command_line_bad_input_is_one_line_and_exit_2(tmp_path, tiny_mnist,
     assert 'Traceback' not in r.stderr
     error_lines = [l for l in r.stderr.splitlines() if l.startswith('error:')]
     assert len(error_lines) == 1 and phrase in error_lines[0]
-
-
-# ---- the fused (hand-derived) step against T.grad --------------------------
-
-@pytest.mark.parametrize('lam, n', [(0.3, 4), (0.0, 5), (0.1, 1)])
-def test_fused_step_equals_the_T_grad_step(lam, n):
-    x = batch(n)
-    models = {}
-    for name in ('T.grad', 'fused'):
-        ca = small_model()
-        get = ca.get_cost_updates if name == 'T.grad' else \
-            ca.get_fused_cost_updates
-        cost, updates = get(contraction_level=lam, learning_rate=0.05)
-        f = theano.function([ca.x], [cost, ca.L_rec, ca.L_jacob],
-                            updates=updates)
-        models[name] = (f(x), values(ca))
-    (out_g, params_g), (out_f, params_f) = models['T.grad'], models['fused']
-    for a, b in zip(out_g, out_f):
-        numpy.testing.assert_allclose(b, a, rtol=1e-12)
-    for a, b in zip(params_g, params_f):
-        numpy.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
-
-
-@pytest.mark.parametrize('gradient', ['fused', 'auto'])
-def test_fused_and_default_training_agree_with_T_grad_over_epochs(
-        tiny_mnist, tiny_run, tmp_path, gradient):
-    """Four epochs of 12 minibatches: every minibatch's costs and the final
-    W. tiny_run trained with the default ('auto': the kernel, for the
-    stock class)."""
-    def run(gradient):
-        return test_cA(dataset=tiny_mnist, output_folder=str(tmp_path /
-                                                             gradient),
-                       gradient=gradient, log=open(os.devnull, 'w'), **TINY)
-    result = tiny_run[0] if gradient == 'auto' else run(gradient)
-    tgrad = run('T.grad')
-    numpy.testing.assert_allclose(result.costs, tgrad.costs, rtol=1e-9)
-    numpy.testing.assert_allclose(result.ca.W.get_value(),
-                                  tgrad.ca.W.get_value(), rtol=1e-9,
-                                  atol=1e-12)
 
 
 @pytest.mark.slow

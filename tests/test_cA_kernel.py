@@ -367,22 +367,6 @@ def test_kernel_and_T_grad_training_agree_over_epochs(tiny_mnist, tmp_path):
                                       atol=1e-9 * numpy.max(numpy.abs(b)))
 
 
-def test_the_default_compiles_the_kernel_for_the_stock_class():
-    assert cli_default('gradient') == 'auto'
-    data = theano.shared(batch(30, n_visible=7, seed=8))
-    ca, train, step = cA_module.build_training(data, 10, 5, 1, 0.1, 0.01)
-    assert step.startswith('the kernel (get_cost_updates built the stock')
-    assert len(kernel_nodes(train)) == 1
-    assert runs_c_code(train) == C_CODE
-    W0 = ca.W.get_value()
-    costs = train(2)
-    expected = numpy_step(batch(30, 7, 8)[20:], W0, numpy.zeros(5),
-                          numpy.zeros(7), 0.1, 0.01)
-    numpy.testing.assert_allclose(costs, expected[:2], rtol=1e-12)
-    numpy.testing.assert_allclose(ca.W.get_value(), expected[2], rtol=1e-12,
-                                  atol=1e-15)
-
-
 # ---- the number of threads does not change the result ------------------------
 
 @pytest.mark.skipif(not C_CODE, reason='the C code runs only with a BLAS')

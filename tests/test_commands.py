@@ -19,15 +19,18 @@ def loaded_parser(script):
         import logistic_sgd
         return commands.logistic_sgd_parser(
             logistic_sgd.sgd_optimization_mnist)
+    import ScA
     if script == 'ScA.py':
-        import ScA
-        return commands.scA_parser(ScA.test_ScA, ScA.compare)
-    import analysis
+        return commands.scA_parser(ScA.test_ScA)
+    if script == 'paper/table1.py':
+        from paper import table1
+        return commands.table1_parser(table1.compare, ScA.test_ScA)
+    from paper import analysis
     return commands.analysis_parser(analysis.run_analysis)
 
 
 @pytest.mark.parametrize('script', ['cA.py', 'logistic_sgd.py', 'ScA.py',
-                                    'analysis.py'])
+                                    'paper/analysis.py', 'paper/table1.py'])
 def test_help_comes_before_the_stack_and_says_what_the_loaded_parser_says(
         script, tmp_path, monkeypatch):
     # a stack that cannot load (CA_BACKEND names none): --help must not
@@ -39,7 +42,7 @@ def test_help_comes_before_the_stack_and_says_what_the_loaded_parser_says(
     assert r.returncode == 0, r.stderr
     assert r.stderr == ''
     parser = loaded_parser(script)
-    parser.prog = script
+    parser.prog = os.path.basename(script)
     monkeypatch.setenv('COLUMNS', '80')  # argparse wraps to it
     assert r.stdout == parser.format_help()
     assert os.listdir(str(tmp_path)) == []

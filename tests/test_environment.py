@@ -176,6 +176,33 @@ def test_a_compile_lock_held_by_a_stopped_process_is_said_at_once(
                            % lock_file) and rest.count('\n') == 1, rest
 
 
+@pytest.mark.slow
+def test_a_run_while_another_program_takes_and_releases_the_lock(
+        tiny_mnist, tmp_path):
+    """Another program holds the compile lock for a few seconds while a
+    run starts (its own compile directory, so that the run must compile):
+    the run waits, says so in a note, and then trains as usual."""
+    flags = 'base_compiledir=%s' % (tmp_path / 'compiled')
+    env = with_env(**{FLAGS: flags})
+    compiledir = subprocess.run(
+        [sys.executable, '-c', 'from machinery.backend import theano; '
+         'print(theano.config.compiledir)'], cwd=REPO, env=env,
+        capture_output=True, text=True, check=True).stdout.strip()
+    holder = subprocess.Popen(
+        [sys.executable, '-c', HOLD_LOCK.replace('600', '4'),
+         os.path.join(compiledir, '.lock')], stdout=subprocess.PIPE,
+        text=True)
+    try:
+        assert holder.stdout.readline() == 'held\n'
+        r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
+                        str(tmp_path / 'out')] + TINY_ARGS, env=env)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert r.returncode == 0 and r.stderr == '', r.stderr
+    assert 'epoch 2/2' in r.stdout
+
+
 # ---- the standard output ---------------------------------------------------------
 
 @pytest.mark.slow
@@ -248,12 +275,12 @@ def test_predict_with_a_cA_checkpoint_is_one_line(tiny_mnist, tmp_path):
     path = str(tmp_path / 'cae_checkpoint.npz')
     checkpoints.save_checkpoint(
         path, {'W': numpy.zeros((784, 30)), 'b': numpy.zeros(30),
-               'b_prime': numpy.zeros(784)}, 3, numpy.zeros((12, 2)),
-        checkpoints.CHAIN_START, 0, 0, {'seed': 1})
+               'b_prime': numpy.zeros(784)}, 3, checkpoints.CHAIN_START, 0,
+        {'seed': 1})
     r = run_script(['logistic_sgd.py', '--predict', '--model-path', path,
                     '--dataset', tiny_mnist])
-    one_error_line(r, '%s is not a model of logistic_sgd.py (it also holds '
-                   'b_prime, batch' % path)
+    one_error_line(r, '%s is not a model of logistic_sgd.py (it holds epoch, '
+                   'format, history, n_epochs, ...' % path)
     assert 'predicted' not in r.stdout
 
 

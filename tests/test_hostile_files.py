@@ -12,6 +12,7 @@ import io
 import json
 import os
 import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -352,9 +353,21 @@ def test_real_mnist_in_every_protocol(real_mnist, tmp_path):
 
 
 def test_bounds_are_what_the_docstring_says():
-    assert mnist_file.MAX_PICKLE_BYTES == 300 * MB
-    assert mnist_file.MAX_EXAMPLES == 70000
-    assert mnist_file.MAX_FILE_BYTES < 1.02 * mnist_file.MAX_PICKLE_BYTES
+    """The module docstring states each bound; the constants must agree."""
+    doc = mnist_file.__doc__
+    pickle_mb = int(re.search(r'MAX_PICKLE_BYTES, (\d+) MB', doc).group(1))
+    examples = int(re.search(r'MAX_EXAMPLES, ([\d,]+) per set',
+                             doc).group(1).replace(',', ''))
+    arrays, opcodes = re.search(r'- (\w+) arrays, ([\d,]+) pickle opcodes',
+                                doc).groups()
+    assert mnist_file.MAX_PICKLE_BYTES == pickle_mb * MB
+    assert mnist_file.MAX_EXAMPLES == examples
+    assert mnist_file.MAX_ARRAYS == ['one', 'two', 'three', 'four', 'five',
+                                     'six', 'seven'].index(arrays) + 1
+    assert mnist_file.MAX_OPCODES == int(opcodes.replace(',', ''))
+    # "a gzip is never much larger than what it holds"
+    assert mnist_file.MAX_PICKLE_BYTES < mnist_file.MAX_FILE_BYTES < \
+        1.02 * mnist_file.MAX_PICKLE_BYTES
 
 
 def test_more_examples_than_all_of_mnist_is_refused(tmp_path):

@@ -19,6 +19,7 @@ from conftest import REPO, run_script, write_synthetic_mnist
 from test_mnist_data import BAD_FILES, write_gz_pickle
 
 QUIET = open(os.devnull, 'w')
+CHECKPOINT_NAME = 'cae_checkpoint.npz'  # cA.output_names(0.1)[0]
 TINY = dict(batch_size=20, n_hidden=30, learning_rate=0.1)
 QUICK = dict(TINY, training_epochs=2)
 
@@ -37,10 +38,12 @@ def test_every_epoch_leaves_a_checkpoint_that_loads_without_pickle(
         tiny_mnist, tmp_path):
     result = test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
                      training_epochs=2, log=QUIET, **TINY)
-    path = str(tmp_path / training.CHECKPOINT_NAME)
+    path = str(tmp_path / CHECKPOINT_NAME)
     with numpy.load(path, allow_pickle=False) as saved:
-        numpy.testing.assert_array_equal(saved['W'], result.ca.W.get_value())
-        assert int(saved['epoch']) == 2 and int(saved['batch']) == 0
+        numpy.testing.assert_array_equal(saved['param_W'],
+                                         result.ca.W.get_value())
+        assert int(saved['epoch']) == 2
+        assert list(saved['param_names']) == ['W', 'b', 'b_prime']
     # the finished epochs' costs are in the history beside it, an .npy file
     history = numpy.load(str(tmp_path / 'cae_costs.npy'), allow_pickle=False)
     numpy.testing.assert_array_equal(history, result.costs)
@@ -48,6 +51,8 @@ def test_every_epoch_leaves_a_checkpoint_that_loads_without_pickle(
     assert settings['learning_rate'] == 0.1 and settings['n_hidden'] == 30
     assert settings['gradient'] == 'auto' and len(settings['data_sha256']) \
         == 64
+    stack, digest = settings['step'].split(':')  # the step's fingerprint
+    assert stack == backend.STACK.key and len(digest) == 64
 
 
 @pytest.mark.parametrize('stop_after', [1, 2, 3])
@@ -81,11 +86,11 @@ def test_resume_refuses_another_runs_checkpoint(tiny_mnist, tmp_path,
         change = dict(dataset=str(tmp_path / 'other.pkl.gz'))
         write_synthetic_mnist(change['dataset'], seed=5)
     kwargs.update(change)
-    before = open(str(tmp_path / training.CHECKPOINT_NAME), 'rb').read()
+    before = open(str(tmp_path / CHECKPOINT_NAME), 'rb').read()
     with pytest.raises(checkpoints.CheckpointError, match=phrase):
         test_cA(output_folder=str(tmp_path), resume=True, log=QUIET,
                 **kwargs)
-    after = open(str(tmp_path / training.CHECKPOINT_NAME), 'rb').read()
+    after = open(str(tmp_path / CHECKPOINT_NAME), 'rb').read()
     assert before == after
 
 
@@ -93,7 +98,7 @@ def test_resume_without_a_checkpoint_or_from_garbage(tiny_mnist, tmp_path):
     with pytest.raises(checkpoints.CheckpointError, match='no checkpoint'):
         test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
                 resume=True, log=QUIET, **TINY)
-    (tmp_path / training.CHECKPOINT_NAME).write_bytes(b'not an npz')
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b'not an npz')
     with pytest.raises(checkpoints.CheckpointError,
                        match='cannot be used .File is not a zip file'):
         test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
@@ -101,11 +106,11 @@ def test_resume_without_a_checkpoint_or_from_garbage(tiny_mnist, tmp_path):
 
 
 def test_a_checkpoint_holding_a_pickle_is_refused(tiny_mnist, tmp_path):
-    path = tmp_path / training.CHECKPOINT_NAME
+    path = tmp_path / CHECKPOINT_NAME
     marker = tmp_path / 'pwned'
-    numpy.savez(str(path), W=numpy.array(
-        [Payload(str(marker))], dtype=object), b=0, b_prime=0, costs=0,
-        epoch=0, batch=0, format=1)
+    numpy.savez(str(path), param_W=numpy.array(
+        [Payload(str(marker))], dtype=object), param_names=['W'], epoch=0,
+        n_epochs=1, format=3, history='0' * 64)
     with pytest.raises(checkpoints.CheckpointError):
         test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
                 resume=True, log=QUIET, **TINY)
@@ -126,7 +131,7 @@ def test_divergence_stops_at_once_and_keeps_the_last_checkpoint(tiny_mnist,
                                                                  tmp_path):
     test_cA(dataset=tiny_mnist, output_folder=str(tmp_path),
             training_epochs=1, log=QUIET, **TINY)
-    checkpoint = tmp_path / training.CHECKPOINT_NAME
+    checkpoint = tmp_path / CHECKPOINT_NAME
     before = checkpoint.read_bytes()
     r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
                     str(tmp_path), '--learning-rate', '1e200',
@@ -177,15 +182,17 @@ def uninterrupted(medium_mnist, tmp_path_factory):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     return checkpoints.read_checkpoint(
-        os.path.join(folder, training.CHECKPOINT_NAME))
+        os.path.join(folder, CHECKPOINT_NAME))
 
 
 def assert_same_final_state(folder, expected):
     got = checkpoints.read_checkpoint(
-        os.path.join(folder, training.CHECKPOINT_NAME))
-    assert (got['epoch'], got['batch']) == (6, 0)
+        os.path.join(folder, CHECKPOINT_NAME))
+    assert got['epoch'] == 6
+    assert list(got['params']) == ['W', 'b', 'b_prime']
     for name in ('W', 'b', 'b_prime'):
-        numpy.testing.assert_array_equal(got[name], expected[name])
+        numpy.testing.assert_array_equal(got['params'][name],
+                                         expected['params'][name])
     assert got['history'] == expected['history']  # the same costs, chained
 
 
@@ -194,7 +201,7 @@ def assert_same_final_state(folder, expected):
 def test_signal_writes_checkpoint_and_filters_then_resume_finishes(
         medium_mnist, uninterrupted, tmp_path, signum, code):
     folder = str(tmp_path)
-    checkpoint = os.path.join(folder, training.CHECKPOINT_NAME)
+    checkpoint = os.path.join(folder, CHECKPOINT_NAME)
     proc = start_training(medium_mnist, folder)
     wait_for(checkpoint, proc)  # the end of epoch 1: the signal comes in 2
     proc.send_signal(signum)
@@ -202,7 +209,8 @@ def test_signal_writes_checkpoint_and_filters_then_resume_finishes(
     assert proc.returncode == code, err
     assert 'Traceback' not in err
     saved = checkpoints.read_checkpoint(checkpoint)
-    assert saved['epoch'] == 1 and saved['batch'] > 0  # mid-epoch
+    assert saved['epoch'] == 1  # the epoch done; the second trains again
+    assert 'stopped in epoch 2/6 after minibatch ' in err
     with PIL.Image.open(os.path.join(folder, 'cae_filters.png')) as image:
         image.load()
         assert image.size == (289, 289)
@@ -214,15 +222,12 @@ def test_signal_writes_checkpoint_and_filters_then_resume_finishes(
     assert r.returncode == 0, r.stderr
     assert 'resuming from' in r.stdout
     assert_same_final_state(folder, uninterrupted)
-    # what the resumed process says it trained: the end of epoch 2, then
-    # epochs 3-6 (2,000 minibatches each)
+    # what the resumed process says it trained: epochs 2-6, the second
+    # from its start
     epoch_lines = [l for l in r.stdout.splitlines() if l.startswith('epoch ')]
-    assert epoch_lines[0].startswith('epoch 2/6 ')
-    assert epoch_lines[0].endswith('(resumed: minibatches %d-2000 of 2000)'
-                                   % (saved['batch'] + 1))
-    assert 'resumed' not in epoch_lines[1]
-    trained = (2000 - saved['batch'] + 4 * 2000) / 2000
-    assert ('trained %.2f epochs in' % trained) in r.stdout
+    assert [l.split()[1] for l in epoch_lines] == ['%d/6' % e
+                                                    for e in range(2, 7)]
+    assert 'trained 5 epochs in' in r.stdout
 
 
 def path_with(situation):
@@ -249,7 +254,7 @@ def test_the_resume_hint_runs_whatever_comes_first_on_path(
         [sys.executable, 'cA.py', '--dataset', medium_mnist,
          '--output-folder', folder] + MEDIUM, cwd=REPO, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(os.path.join(folder, training.CHECKPOINT_NAME), proc)
+    wait_for(os.path.join(folder, CHECKPOINT_NAME), proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -261,6 +266,91 @@ def test_the_resume_hint_runs_whatever_comes_first_on_path(
     assert_same_final_state(folder, uninterrupted)
 
 
+def edited_cA(folder, old, new):
+    """A copy of cA.py in ``folder`` with one edit, as a learner makes it
+    (the rest of the repository stays on PYTHONPATH)."""
+    source = open(os.path.join(REPO, 'cA.py')).read()
+    for a, b in zip(old, new):
+        assert source.count(a) == 1, a
+        source = source.replace(a, b)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, 'cA.py'), 'w') as f:
+        f.write(source)
+    return dict(os.environ, PYTHONPATH=REPO)
+
+
+UNTIED = (['        self.W_prime = self.W.T\n',
+           '        self.params = [self.W, self.b, self.b_prime]\n'],
+          ["        self.W_prime = theano.shared(\n"
+           "            self.W.get_value().T.copy(), name='W_prime')\n",
+           '        self.params = [self.W, self.b, self.b_prime, '
+           'self.W_prime]\n'])
+
+
+def test_an_untied_decoder_is_checkpointed_and_resumes_bit_for_bit(
+        medium_mnist, tmp_path):
+    """A learner's class that trains a parameter of its own: interrupted
+    in its second epoch and resumed, it ends with every parameter of an
+    uninterrupted run, W_prime included."""
+    code = str(tmp_path / 'code')
+    env = edited_cA(code, *UNTIED)
+    args = [sys.executable, 'cA.py', '--dataset', medium_mnist] + MEDIUM[:-1]
+    whole, parts = str(tmp_path / 'whole'), str(tmp_path / 'parts')
+    r = subprocess.run(args + ['3', '--output-folder', whole], cwd=code,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert 'the kernel does not take over: it trains W, b, b_prime, ' \
+        'W_prime' in r.stdout
+    proc = subprocess.Popen(args + ['3', '--output-folder', parts], cwd=code,
+                            env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for(os.path.join(parts, CHECKPOINT_NAME), proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    hint = err.split('resume with: ')[1].strip()
+    r = subprocess.run(hint, shell=True, cwd=code, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    expected = checkpoints.read_checkpoint(os.path.join(whole,
+                                                        CHECKPOINT_NAME))
+    got = checkpoints.read_checkpoint(os.path.join(parts, CHECKPOINT_NAME))
+    assert list(got['params']) == ['W', 'b', 'b_prime', 'W_prime']
+    assert got['epoch'] == 3
+    for name, value in expected['params'].items():
+        numpy.testing.assert_array_equal(got['params'][name], value)
+    # the decoder trained: it is no longer the transpose of W
+    assert not numpy.allclose(got['params']['W_prime'],
+                              got['params']['W'].T)
+
+
+def test_resume_after_an_edit_of_the_cost_is_refused(tiny_mnist, tmp_path):
+    folder = str(tmp_path / 'out')
+    argv = ['--dataset', tiny_mnist, '--output-folder', folder,
+            '--batch-size', '20', '--n-hidden', '30']
+    assert run_script(['cA.py', '--epochs', '1'] + argv).returncode == 0
+    before = open(os.path.join(folder, CHECKPOINT_NAME), 'rb').read()
+    code = str(tmp_path / 'code')
+    written = ('        return -T.sum(x * T.log(z) + (1 - x) * T.log(1 - z), '
+               'axis=1)\n')
+    env = edited_cA(code, [written], [written.replace('-T.sum',
+                                                      '-2 * T.sum')])
+    r = run_script(['cA.py', '--resume', '--epochs', '2'] + argv, cwd=code,
+                   env=env)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr == (
+        'error: cannot resume from %s: it was trained by another step (the '
+        'cost, penalty or update that get_cost_updates builds has changed '
+        'since); it was left as it is: start over with --restart, or use '
+        'another --output-folder\n' % os.path.join(folder, CHECKPOINT_NAME))
+    assert open(os.path.join(folder, CHECKPOINT_NAME), 'rb').read() == before
+    assert 'epoch 2/2' not in r.stdout
+    # the way on: --restart trains the edited class from the start
+    r = run_script(['cA.py', '--restart', '--epochs', '2'] + argv, cwd=code,
+                   env=env)
+    assert r.returncode == 0, r.stderr
+
+
 # when the kill comes after the first checkpoint, in epochs of this run (its
 # second line measures one): during a training step, the epoch's end or a
 # checkpoint write, wherever this machine's speed puts it, and always
@@ -269,7 +359,7 @@ def test_the_resume_hint_runs_whatever_comes_first_on_path(
 def test_sigkill_leaves_whole_files_and_resume_finishes(
         medium_mnist, uninterrupted, tmp_path, delay):
     folder = str(tmp_path)
-    checkpoint = os.path.join(folder, training.CHECKPOINT_NAME)
+    checkpoint = os.path.join(folder, CHECKPOINT_NAME)
     proc = start_training(medium_mnist, folder)
     wait_for(checkpoint, proc)
     for line in proc.stdout:
@@ -372,7 +462,7 @@ LONG = ['--batch-size', '1', '--n-hidden', '40', '--epochs', '500']
 def test_a_second_run_into_the_same_folder_is_refused_at_once(medium_mnist,
                                                               tmp_path):
     folder = str(tmp_path)
-    checkpoint = os.path.join(folder, training.CHECKPOINT_NAME)
+    checkpoint = os.path.join(folder, CHECKPOINT_NAME)
     first = subprocess.Popen(
         [sys.executable, 'cA.py', '--dataset', medium_mnist,
          '--output-folder', folder] + LONG, cwd=REPO,
@@ -396,16 +486,18 @@ def test_a_second_run_into_the_same_folder_is_refused_at_once(medium_mnist,
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=120)
     assert first.returncode == 130
-    assert before != open(checkpoint, 'rb').read()  # it saved again on ^C
+    # it kept the epochs done, and trained on after the second run's try
+    assert checkpoints.read_checkpoint(checkpoint)['epoch'] >= saved['epoch']
+    assert before
 
 
 class StopAfterFirstEpoch(object):
     """A log that stops the run (as Ctrl-C would, outside the loop's
-    signal handling) right after the first epoch's line: what it leaves
-    is a real, unfinished checkpoint."""
+    signal handling) at the second epoch's line, after the first epoch's
+    checkpoint: what it leaves is a real, unfinished checkpoint."""
 
     def write(self, text):
-        if text.startswith('epoch 1/'):
+        if text.startswith('epoch 2/'):
             raise KeyboardInterrupt
 
     def flush(self):
@@ -416,7 +508,7 @@ def unfinished_run(dataset, folder):
     with pytest.raises(KeyboardInterrupt):
         test_cA(dataset=dataset, output_folder=folder, training_epochs=3,
                 log=StopAfterFirstEpoch(), **TINY)
-    return os.path.join(folder, training.CHECKPOINT_NAME)
+    return os.path.join(folder, CHECKPOINT_NAME)
 
 
 def test_a_fresh_start_does_not_throw_away_an_unfinished_run(tiny_mnist,
@@ -493,26 +585,31 @@ CORRUPT = {
     'truncated': (truncate, 'File is not a zip file'),
     'a flipped bit': (flip_a_byte, 'Bad CRC-32'),
     'another program\'s npz': (foreign, 'not a checkpoint of cA.py'),
-    'W that does not fit b': (lambda p: rewrite(p, W=numpy.zeros((784, 29))),
-                              'W, b and b_prime have shapes (784, 29), '
-                              '(30,), (784,) that do not fit together'),
+    'W that does not fit b': (lambda p: rewrite(
+        p, param_W=numpy.zeros((784, 29))), 'it holds the parameters W '
+        '(784, 29), b (30,), b_prime (784,) where this cA trains W (784, 30)'),
     'another number of hidden units': (lambda p: rewrite(
-        p, W=numpy.zeros((784, 29)), b=numpy.zeros(29)),
-        'W has shape (784, 29) where this run needs (784, 30)'),
-    'integer W': (lambda p: rewrite(p, W=numpy.zeros((784, 30), 'int64')),
-                  'W has dtype int64'),
-    'NaN in W': (lambda p: rewrite(p, W=numpy.full((784, 30), numpy.nan)),
+        p, param_W=numpy.zeros((784, 29)), param_b=numpy.zeros(29)),
+        'where this cA trains W (784, 30), b (30,), b_prime (784,)'),
+    'a parameter of another cA': (lambda p: rewrite(
+        p, param_names=numpy.asarray(['W', 'b', 'b_prime', 'V']),
+        param_V=numpy.zeros(3)), 'where this cA trains W (784, 30)'),
+    'a parameter missing': (lambda p: rewrite(
+        p, param_names=numpy.asarray(['W', 'b', 'b_prime', 'V'])),
+        'its parameters W, b, b_prime, V are not all in it'),
+    'integer W': (lambda p: rewrite(p, param_W=numpy.zeros((784, 30),
+                                                           'int64')),
+                  'param_W has dtype int64'),
+    'NaN in W': (lambda p: rewrite(p, param_W=numpy.full((784, 30),
+                                                         numpy.nan)),
                  'W holds NaN'),
     'an epoch out of range': (lambda p: rewrite(p, epoch=numpy.asarray(99)),
-                              'epoch 99 minibatch 0, is outside its 3 '
-                              'epochs'),
-    'a negative minibatch': (lambda p: rewrite(p, batch=numpy.asarray(-4)),
-                             'is outside its 3 epochs'),
-    'costs of another shape': (lambda p: rewrite(p, epoch_costs=numpy.zeros(
-        (12, 5))), 'its costs of an epoch have shape (12, 5)'),
-    'costs of another run length': (lambda p: rewrite(
-        p, epoch_costs=numpy.zeros((11, 2))),
-        'epoch_costs has shape (11, 2) where this run needs (12, 2)'),
+                              'it has 99 epochs done of its 3'),
+    'a negative epoch': (lambda p: rewrite(p, epoch=numpy.asarray(-4)),
+                         'it has -4 epochs done of its 3'),
+    'another step': (lambda p: rewrite(
+        p, setting_step=numpy.asarray(backend.STACK.key + ':' + '0' * 64)),
+        'it was trained by another step'),
     'a history that is not a sha256': (lambda p: rewrite(
         p, history=numpy.asarray('x' * 64)), 'history digest is not'),
     'a cost history changed': (lambda p: change_history(p, 1),
@@ -570,8 +667,8 @@ def tmpfs():
 def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint(
         tiny_mnist, tmp_path, tmpfs):
     """The disk has room for the run when it starts; another program fills
-    it while the run is stopped after epoch 1: the next checkpoint cannot
-    be written, and the last one stays whole."""
+    it while the run is stopped after epoch 2: its checkpoint cannot be
+    written, and the last one, of epoch 1, stays whole."""
     folder = tmpfs('4m', str(tmp_path / 'disk'))
     proc = subprocess.Popen(
         [sys.executable, 'cA.py', '--dataset', tiny_mnist, '--output-folder',
@@ -579,7 +676,7 @@ def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint(
          '0.1', '--epochs', '3'], cwd=REPO, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:
-        if line.startswith('epoch 1/3'):
+        if line.startswith('epoch 2/3'):  # epoch 1's checkpoint is written
             proc.send_signal(signal.SIGSTOP)
             break
     with open(os.path.join(folder, 'filler'), 'wb', buffering=0) as filler:
@@ -588,21 +685,21 @@ def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint(
                 filler.write(b'x' * 4096)
     proc.send_signal(signal.SIGCONT)
     out, err = proc.communicate(timeout=300)
-    checkpoint = os.path.join(folder, training.CHECKPOINT_NAME)
+    checkpoint = os.path.join(folder, CHECKPOINT_NAME)
     assert proc.returncode == 2 and 'Traceback' not in err
     assert err == ('error: cannot write %s: no space left on the device; the '
                    'previous file is unchanged\n' % checkpoint)
-    assert 'epoch 2/3' not in out
+    assert 'epoch 3/3' not in out
     saved = checkpoints.read_checkpoint(checkpoint)  # whole, and usable
-    assert (saved['epoch'], saved['batch']) == (1, 0)
-    assert sorted(os.listdir(folder)) == [training.CHECKPOINT_NAME,
+    assert saved['epoch'] == 1
+    assert sorted(os.listdir(folder)) == [CHECKPOINT_NAME,
                                           'cae_costs.npy', 'filler']
 
 
 def disk_need(n_hidden=30, epochs=20, n_batches=12):
     """What cA.py asks of the disk for the tiny runs (SafeRun's check)."""
     shapes = {'W': (784, n_hidden), 'b': (n_hidden,), 'b_prime': (784,)}
-    return 2 * checkpoints.checkpoint_size(shapes, 'float64', n_batches) + \
+    return 2 * checkpoints.checkpoint_size(shapes, 'float64') + \
         checkpoints.history_size(epochs, n_batches) + \
         2 * training.FILTERS_BYTES
 
@@ -614,7 +711,7 @@ def test_a_disk_too_small_for_the_outputs_is_refused_before_training(
     1.5 times a checkpoint free is refused before training, not after its
     first epoch."""
     shapes = {'W': (784, 30), 'b': (30,), 'b_prime': (784,)}
-    size = '%dk' % (1.5 * checkpoints.checkpoint_size(shapes, 'float64', 12)
+    size = '%dk' % (1.5 * checkpoints.checkpoint_size(shapes, 'float64')
                     // 1024) if room != '64k' else room
     folder = tmpfs(size, str(tmp_path / 'disk'))
     r = run_script(['cA.py', '--dataset', tiny_mnist, '--output-folder',
@@ -638,7 +735,7 @@ def test_a_disk_with_the_room_asked_for_is_enough(tiny_mnist, tmp_path,
                     folder, '--batch-size', '20', '--n-hidden', '30',
                     '--learning-rate', '0.1', '--epochs', '3'])
     assert r.returncode == 0, r.stderr
-    assert sorted(os.listdir(folder)) == [training.CHECKPOINT_NAME,
+    assert sorted(os.listdir(folder)) == [CHECKPOINT_NAME,
                                           'cae_costs.npy', 'cae_filters.png']
 
 
@@ -667,7 +764,7 @@ def test_the_checkpoint_does_not_grow_with_the_epochs(tiny_mnist, tmp_path):
     ('ScA.py', ['--hidden-layers-sizes', str(10 ** 8), '--pretraining-epochs',
                 '1', '--finetune-epochs', '1'],
      'hidden_layers_sizes [100000000] needs about'),
-    ('analysis.py', ['--n-radii', str(10 ** 6)],
+    ('paper/analysis.py', ['--n-radii', str(10 ** 6)],
      'n_radii must be at most 1000'),
 ])
 def test_settings_beyond_the_machine_are_refused_before_any_work(

@@ -129,5 +129,6 @@ def test_a_checkpoint_from_one_stack_resumes_on_another(tiny_mnist,
     numpy.testing.assert_allclose(
         numpy.load(os.path.join(parts, 'cae_costs.npy')),
         numpy.load(os.path.join(whole, 'cae_costs.npy')), rtol=1e-10)
-    numpy.testing.assert_allclose(got['W'], expected['W'], rtol=1e-10,
+    numpy.testing.assert_allclose(got['params']['W'],
+                                  expected['params']['W'], rtol=1e-10,
                                   atol=1e-14)

@@ -15,7 +15,7 @@ import pytest
 
 from machinery.backend import theano, T, sigmoid
 from machinery.kernel import op, steps
-from cA import cA
+from cA import build_training, cA
 from conftest import REPO, reference_costs
 
 LR = 0.05
@@ -68,29 +68,96 @@ def compiled(model_class, lam=0.1, gradient='auto', n_visible=7,
 def test_the_stock_class_trains_with_the_kernel(lam):
     _, f, step = compiled(cA, lam)
     assert len(kernel_nodes(f)) == 1
-    assert step.startswith('the kernel')
+    assert str(step).startswith('the kernel')
 
 
-@pytest.mark.parametrize('model_class', [DoubledReconstruction,
-                                         DoubledPenalty, FixedVisibleBias])
-def test_an_edited_class_trains_its_own_graph(model_class):
+def test_build_training_gives_the_stock_class_the_kernel():
+    """What `python cA.py` compiles by default, and the minibatch size it
+    gives the cA."""
+    data = theano.shared(batch(30, n_visible=7, seed=8))
+    ca, train, step = build_training(data, 10, 5, 1, 0.1, 0.01)
+    assert str(step).startswith('the kernel (get_cost_updates built the '
+                                'stock graph')
+    assert len(kernel_nodes(train)) == 1
+    assert ca.n_batchsize == 10
+
+
+class SumOfSquares(cA):
+    """A rewrite of eq. (5)'s column norms that the stack's canonical
+    rewrites put in the stock form."""
+
+    def get_squared_column_norms(self):
+        return (self.W ** 2).sum(axis=0)
+
+
+class SumOfSqr(cA):
+    def get_squared_column_norms(self):
+        return T.sum(T.sqr(self.W), axis=0)
+
+
+class GemvNorms(cA):
+    """The same numbers in a form the rewrites do not unify: a matrix
+    product (the kernel package's speed form)."""
+
+    def get_squared_column_norms(self):
+        return T.dot(T.ones_like(self.W[:, 0]), self.W ** 2)
+
+
+class UntiedDecoder(cA):
+    """A learner's edit: a decoder of its own, W_prime, trained too."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.W_prime = theano.shared(self.W.get_value().T.copy(),
+                                     name='W_prime')
+        self.params = self.params + [self.W_prime]
+
+
+@pytest.mark.parametrize('model_class', [SumOfSquares, SumOfSqr])
+def test_a_rewrite_the_stack_unifies_still_gets_the_kernel(model_class):
+    _, f, step = compiled(model_class)
+    assert len(kernel_nodes(f)) == 1, str(step)
+    assert str(step).startswith('the kernel')
+
+
+@pytest.mark.parametrize('model_class, why', [
+    (DoubledReconstruction, "L_rec (eq. 4) differs from the stock cA's"),
+    (DoubledPenalty, "L_jacob (eq. 5) differs from the stock cA's"),
+    (GemvNorms, "L_jacob (eq. 5) differs from the stock cA's"),
+    (FixedVisibleBias, 'it trains W, b, not W, b, b_prime'),
+    (UntiedDecoder, 'it trains W, b, b_prime, W_prime, not W, b, b_prime')])
+def test_an_edited_class_trains_its_own_graph_and_says_why(model_class, why):
     _, f, step = compiled(model_class)
     assert kernel_nodes(f) == []
-    assert step.startswith("get_cost_updates's graph as written (it differs")
+    assert str(step) == ("get_cost_updates's graph as written (the kernel "
+                         "does not take over: %s)" % why)
 
 
 def test_forcing_T_grad_never_compiles_the_kernel():
     _, f, step = compiled(cA, gradient='T.grad')
     assert kernel_nodes(f) == []
-    assert '--gradient T.grad' in step
+    assert '--gradient T.grad' in str(step)
 
 
 def test_another_lambda_or_learning_rate_is_not_the_stock_graph():
     ca = cA(numpy.random.RandomState(1), n_visible=7, n_hidden=5)
     cost, updates = ca.get_cost_updates(0.1, LR)
-    assert steps.is_stock_step(ca, cost, updates, 0.1, LR)
-    assert not steps.is_stock_step(ca, cost, updates, 0.2, LR)
-    assert not steps.is_stock_step(ca, cost, updates, 0.1, 2 * LR)
+    assert steps.difference_from_stock(ca, cost, updates, 0.1, LR) is None
+    assert steps.difference_from_stock(ca, cost, updates, 0.2, LR) == \
+        "the cost (eq. 6) differs from the stock cA's"
+    assert steps.difference_from_stock(ca, cost, updates, 0.1, 2 * LR) == \
+        "the update of W differs from the stock cA's (plain SGD on the " \
+        "cost, step 0.1)"
+
+
+def test_the_fingerprint_follows_the_step_not_its_spelling():
+    fingerprints = {c.__name__: compiled(c)[2].fingerprint
+                    for c in (cA, SumOfSquares, DoubledPenalty)}
+    assert fingerprints['cA'] == fingerprints['SumOfSquares']
+    assert fingerprints['cA'] != fingerprints['DoubledPenalty']
+    assert fingerprints['cA'] != compiled(cA, lam=0.2)[2].fingerprint
+    assert compiled(cA, gradient='T.grad')[2].fingerprint != \
+        fingerprints['cA']
 
 
 def numpy_step_of_doubled_reconstruction(x, W, b, b_prime, lam, eta):
@@ -131,7 +198,7 @@ def test_a_layer_of_a_stack_trains_with_the_kernel():
     ca = cA(numpy.random.RandomState(1), input=sigmoid(T.dot(x, W1)),
             n_visible=6, n_hidden=5)
     cost, updates = ca.get_cost_updates(0.1, LR)
-    assert steps.is_stock_step(ca, cost, updates, 0.1, LR)
+    assert steps.difference_from_stock(ca, cost, updates, 0.1, LR) is None
 
 
 @pytest.mark.slow
@@ -163,7 +230,8 @@ def test_a_learners_edit_of_cA_py_changes_what_python_cA_py_computes(
                       for k, v in lines.items()}
     assert 'the kernel (get_cost_updates built the stock graph' in \
         compiled_lines['stock']
-    assert "get_cost_updates's graph as written (it differs" in \
+    assert "get_cost_updates's graph as written (the kernel does not take " \
+        "over: L_rec (eq. 4) differs from the stock cA's)" in \
         compiled_lines['edited']
     epoch = {k: [l for l in v if l.startswith('epoch 1/1')][0].split()
              for k, v in lines.items()}

@@ -1,6 +1,6 @@
 """The contractive auto-encoder's SGD step as one compiled Op: the fast kernel.
 
-``cA.get_cost_updates`` (T.grad) and ``cA.get_fused_cost_updates`` (the
+``cA.get_cost_updates`` (T.grad) and ``fused.get_cost_updates`` (the
 gradient derived by hand) are the readable forms of the training step; this
 module computes the same step as one node of the graph with its own C++
 code (cae_step.cpp). ``steps.faster_equivalent`` puts it in place of the
