@@ -295,7 +295,7 @@ def test_cA(learning_rate=0.01, training_epochs=20,
         print('compiled in %.1f s: %s' % (time.perf_counter() -
                                           compile_start, step),
               file=log, flush=True)
-        # on resume, W, b and b' take the checkpoint's values
+        # on resume, every parameter in ca.params takes the checkpoint's value
         first_epoch = run.restore(ca.params, step)
         # Ctrl-C stops within a minibatch; a diverging cost stops at once
         train_ca = run.guard(train_ca, on_stop=lambda: 'filters ' +

@@ -91,6 +91,17 @@ def run_script(args, cwd=None, **kwargs):
     return r
 
 
+def one_error_line(r, *phrases):
+    """A user's mistake, as every script reports it: exit 2, one line
+    that starts with ``error:`` and holds each phrase, no traceback."""
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert 'Traceback' not in r.stderr, r.stderr
+    assert r.stderr.startswith('error: ') and r.stderr.count('\n') == 1, \
+        r.stderr
+    for phrase in phrases:
+        assert phrase in r.stderr, r.stderr
+
+
 # ---- independent numpy references ----------------------------------------
 
 def sigmoid(a):

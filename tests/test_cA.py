@@ -7,7 +7,6 @@ import pytest
 
 from machinery import backend
 from machinery.backend import theano, T
-import cA as cA_module
 from machinery import checks
 from cA import cA, test_cA
 from machinery.kernel import fused

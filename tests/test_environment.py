@@ -17,8 +17,7 @@ import pytest
 
 from machinery import backend
 from machinery import checkpoints
-from machinery import training
-from conftest import REPO, run_script
+from conftest import REPO, one_error_line, run_script
 
 FLAGS = backend.STACK.flags_var
 TINY_ARGS = ['--batch-size', '20', '--n-hidden', '30', '--learning-rate',
@@ -33,15 +32,6 @@ def with_env(**changes):
         else:
             env[name] = value
     return env
-
-
-def one_error_line(r, *phrases):
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    assert 'Traceback' not in r.stderr, r.stderr
-    assert r.stderr.startswith('error: ') and r.stderr.count('\n') == 1, \
-        r.stderr
-    for phrase in phrases:
-        assert phrase in r.stderr, r.stderr
 
 
 def train_tiny(dataset, folder, *extra, env=None, **kwargs):
@@ -136,6 +126,14 @@ time.sleep(600)
 '''
 
 
+def compile_dir(env):
+    """The stack's compile directory in the environment ``env``."""
+    return subprocess.run(
+        [sys.executable, '-c', 'from machinery.backend import theano; '
+         'print(theano.config.compiledir)'], cwd=REPO, env=env,
+        capture_output=True, text=True, check=True).stdout.strip()
+
+
 @pytest.mark.slow
 def test_a_compile_lock_held_by_a_stopped_process_is_said_at_once(
         tiny_mnist, tmp_path):
@@ -144,10 +142,7 @@ def test_a_compile_lock_held_by_a_stopped_process_is_said_at_once(
     compile__timeout, one error line."""
     flags = 'base_compiledir=%s,compile__timeout=6' % (tmp_path / 'compiled')
     env = with_env(**{FLAGS: flags})
-    compiledir = subprocess.run(
-        [sys.executable, '-c', 'from machinery.backend import theano; '
-         'print(theano.config.compiledir)'], cwd=REPO, env=env,
-        capture_output=True, text=True, check=True).stdout.strip()
+    compiledir = compile_dir(env)
     lock_file = os.path.join(compiledir, '.lock')
     holder = subprocess.Popen([sys.executable, '-c', HOLD_LOCK, lock_file],
                               stdout=subprocess.PIPE, text=True)
@@ -184,10 +179,7 @@ def test_a_run_while_another_program_takes_and_releases_the_lock(
     the run waits, says so in a note, and then trains as usual."""
     flags = 'base_compiledir=%s' % (tmp_path / 'compiled')
     env = with_env(**{FLAGS: flags})
-    compiledir = subprocess.run(
-        [sys.executable, '-c', 'from machinery.backend import theano; '
-         'print(theano.config.compiledir)'], cwd=REPO, env=env,
-        capture_output=True, text=True, check=True).stdout.strip()
+    compiledir = compile_dir(env)
     holder = subprocess.Popen(
         [sys.executable, '-c', HOLD_LOCK.replace('600', '4'),
          os.path.join(compiledir, '.lock')], stdout=subprocess.PIPE,

@@ -8,7 +8,8 @@ import pytest
 from machinery.backend import theano
 from machinery.kernel import fused
 from cA import cA, test_cA
-from test_cA import TINY, batch, small_model, values, tiny_run  # noqa: F401
+# tiny_run: test_cA.py's default-step run, shared with the tests here
+from test_cA import TINY, batch, small_model, values, tiny_run  # noqa: F401,F811
 
 
 def test_the_column_norms_gemv_is_the_sum_of_squares():

@@ -1,7 +1,6 @@
 """Nothing lost, nothing trusted blindly: checkpoints, resume, interrupts,
 divergence, and the README's table of bad inputs, one test per row."""
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -230,6 +229,21 @@ def test_signal_writes_checkpoint_and_filters_then_resume_finishes(
     assert 'trained 5 epochs in' in r.stdout
 
 
+def interrupt_then_paste_the_hint(proc, folder, cwd, env):
+    """Ctrl-C to the training ``proc`` once its first checkpoint is in
+    ``folder``, then the resume command it printed, pasted into a shell in
+    ``cwd`` with ``env``; returns the resumed run (CompletedProcess)."""
+    wait_for(os.path.join(folder, CHECKPOINT_NAME), proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    hint = err.split('resume with: ')[1].strip()
+    r = subprocess.run(hint, shell=True, cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, (hint, r.stderr)
+    return r
+
+
 def path_with(situation):
     """PATH as a user's shell may have it: this environment activated, the
     interpreter it was made from first (pyenv's shell, or that Python's
@@ -254,14 +268,7 @@ def test_the_resume_hint_runs_whatever_comes_first_on_path(
         [sys.executable, 'cA.py', '--dataset', medium_mnist,
          '--output-folder', folder] + MEDIUM, cwd=REPO, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(os.path.join(folder, CHECKPOINT_NAME), proc)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    hint = err.split('resume with: ')[1].strip()
-    r = subprocess.run(hint, shell=True, cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, (hint, r.stderr)
+    r = interrupt_then_paste_the_hint(proc, folder, REPO, env)
     assert 'resuming from' in r.stdout
     assert_same_final_state(folder, uninterrupted)
 
@@ -304,14 +311,7 @@ def test_an_untied_decoder_is_checkpointed_and_resumes_bit_for_bit(
     proc = subprocess.Popen(args + ['3', '--output-folder', parts], cwd=code,
                             env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    wait_for(os.path.join(parts, CHECKPOINT_NAME), proc)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    hint = err.split('resume with: ')[1].strip()
-    r = subprocess.run(hint, shell=True, cwd=code, env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    interrupt_then_paste_the_hint(proc, parts, code, env)
     expected = checkpoints.read_checkpoint(os.path.join(whole,
                                                         CHECKPOINT_NAME))
     got = checkpoints.read_checkpoint(os.path.join(parts, CHECKPOINT_NAME))
