@@ -122,13 +122,14 @@ def difference_from_stock(ca, cost, updates, contraction_level,
     got = canonical(inputs, ours[:3])
     for name, mine, stock in zip(OUTPUT_NAMES, got.outputs, ref.outputs):
         if not equal_computations([mine], [stock], got.inputs, ref.inputs):
-            return "%s differs from the stock cA's" % name
+            return ("%s is not the stock cA's, even after the stack's "
+                    "canonical rewrites" % name)
     eta = as_constant(learning_rate)
     sgd = [p - eta * g for p, g in zip(trained, T.grad(cost, trained))]
     for name, (_, mine), stock in zip(OUTPUT_NAMES[3:], updates, sgd):
         if not equal_computations([mine], [stock]):
-            return ("%s differs from the stock cA's (plain SGD on the cost, "
-                    "step %g)" % (name, learning_rate))
+            return ("%s is not the stock cA's (plain SGD on the cost, step "
+                    "%g)" % (name, learning_rate))
     return None
 
 
