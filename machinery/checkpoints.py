@@ -392,7 +392,7 @@ class StopOnSignal(object):
         return signal.Signals(self.signum).name
 
 
-# ---- before a run starts -------------------------------------------------------
+# ---- before a run starts ------------------------------------------------------
 
 def check_can_start(path, resume, restart, log):
     """Before any data is loaded: CheckpointError when there is no

@@ -1,6 +1,6 @@
 """What the command lines of the tutorial share.
 
-Each script (cA.py, logistic_sgd.py, ScA.py, analysis.py) builds its
+Each script (cA.py, logistic_sgd.py, ScA.py, paper/*.py) builds its
 parser with ``parser_for(function, description)``, whose defaults come from
 the training function's own keyword defaults (one place for each default),
 adds its flags with ``add(parser, ...)`` (the shared ones, like

@@ -148,7 +148,8 @@ def table1_parser(compare, test_ScA):
     """The parser of paper/table1.py; the defaults come from compare's
     keywords, and those of the rows' settings from test_ScA's."""
     parser = cli.parser_for(
-        dict(cli.defaults_of(test_ScA), **cli.defaults_of(compare)), 'The paper\'s Table 1 on MNIST: random initialisation, '
+        dict(cli.defaults_of(test_ScA), **cli.defaults_of(compare)),
+        'The paper\'s Table 1 on MNIST: random initialisation, '
         'plain auto-encoder (lambda 0) and CAE pre-training of the same '
         '784-N-10 MLP (ScA.py), with intervals, paired tests and the '
         'contraction curves of the pre-trained layers.')
@@ -169,11 +170,11 @@ def table1(compare, test_ScA, argv=None):
     return cli.main(compare, table1_parser(compare, test_ScA), argv)
 
 
-# ---- analysis.py ------------------------------------------------------------
+# ---- paper/analysis.py ------------------------------------------------------
 
 def analysis_parser(run_analysis):
-    """The parser of analysis.py; every default comes from run_analysis's
-    signature (cli.parser_for)."""
+    """The parser of paper/analysis.py; every default comes from
+    run_analysis's signature (cli.parser_for)."""
     parser = cli.parser_for(
         run_analysis, 'Train a contractive auto-encoder and a plain '
         'auto-encoder identically on MNIST (the same data order, --seed and '
@@ -242,7 +243,7 @@ def analysis_parser(run_analysis):
 
 
 def analysis(run_analysis, argv=None):
-    """analysis.py's command line."""
+    """paper/analysis.py's command line."""
     return cli.main(run_analysis, analysis_parser(run_analysis), argv,
                     resume_flag='--resume')
 

@@ -297,7 +297,7 @@ def curve_radii(small_radius, largest_radius, n_radii):
                               step * numpy.arange(1, n_radii)])
 
 
-# ---- the paper's Table 1 columns ---------------------------------------------
+# ---- the paper's Table 1 columns --------------------------------------------
 
 def pretrained_layer(W, b, X, threshold=0.05):
     """The paper's measures of a pre-trained encoder h = sigmoid(x W + b),
