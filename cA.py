@@ -267,10 +267,10 @@ def test_cA(learning_rate=0.01, training_epochs=20,
     The run holds output_folder for itself and writes a checkpoint there
     after every epoch; ``resume=True`` goes on from it and ends with the
     parameters an uninterrupted run would have had; an unfinished
-    checkpoint is replaced only with ``restart=True``. SIGINT or SIGTERM
-    stops training within a minibatch, keeps the checkpoint of the epochs
-    done, writes the filters and raises TrainingInterrupted; a NaN or
-    infinite cost raises DivergenceError (machinery/training.py).
+    checkpoint is replaced only with ``restart=True``. SIGINT, SIGTERM or
+    SIGHUP stops training within a minibatch, keeps the checkpoint of the
+    epochs done, writes the filters and raises TrainingInterrupted; a NaN
+    or infinite cost raises DivergenceError (machinery/training.py).
     """
     log = sys.stdout if log is None else log
     settings = dict(learning_rate=learning_rate,

@@ -19,7 +19,6 @@ import contextlib
 import os
 import sys
 import time
-import zipfile
 
 if __name__ == '__main__':
     from machinery import start_script
@@ -33,7 +32,11 @@ import numpy
 from machinery import checks
 from machinery import commands
 from machinery import mnist_data
+from machinery import npz_files
 from machinery import outputs
+
+# the ten digits
+N_CLASSES = 10
 
 
 class LogisticRegression(object):
@@ -114,40 +117,34 @@ def save_model(classifier, path):
         numpy.savez(f, W=classifier.W.get_value(), b=classifier.b.get_value())
 
 
-def load_model(path, input=None):
-    """A LogisticRegression with the W and b saved by save_model;
-    ConfigError when the file is missing or not such a model."""
-    fix = 'train one with `python logistic_sgd.py`, or give --model-path'
+TRAIN_ONE = 'train one with `python logistic_sgd.py`, or give --model-path'
+
+
+def check_model_exists(path):
     if not os.path.exists(path):
-        raise checks.ConfigError('no saved model at %s: %s' % (path, fix))
-    if not zipfile.is_zipfile(path):
-        raise checks.ConfigError('%s is not a saved model (not an .npz '
-                                 'file): %s' % (path, fix))
+        raise checks.ConfigError('no saved model at %s: %s' % (path,
+                                                              TRAIN_ONE))
+
+
+def load_model(path, n_in=28 * 28, n_out=N_CLASSES, input=None):
+    """A LogisticRegression with the W (n_in, n_out) and b (n_out,) saved
+    by save_model; ConfigError when the file is missing or not such a
+    model (read without trusting it: machinery/npz_files.py)."""
+    check_model_exists(path)
     try:
-        with numpy.load(path, allow_pickle=False) as saved:
-            names = sorted(saved.files)
-            if names == ['W', 'b']:
-                W, b = saved['W'], saved['b']
-    except Exception as e:  # whatever a damaged or foreign file raises
-        raise checks.ConfigError('%s is not a saved model (%s: %s): %s' % (
-            path, type(e).__name__, ' '.join(str(e).split()), fix))
-    if names != ['W', 'b']:  # a cA.py checkpoint, say
-        raise checks.ConfigError(
-            '%s is not a model of logistic_sgd.py (it holds %s%s, not W and '
-            'b alone): %s' % (path, ', '.join(names[:4]),
-                              ', ...' if len(names) > 4 else '', fix))
-    if W.ndim != 2 or b.shape != W.shape[1:] or W.dtype.kind != 'f' or \
-            b.dtype.kind != 'f' or not numpy.all(numpy.isfinite(W)) or \
-            not numpy.all(numpy.isfinite(b)):
-        raise checks.ConfigError(
-            '%s is not a usable model (W %s %s, b %s %s, finite values '
-            'needed): %s' % (path, W.dtype, W.shape, b.dtype, b.shape, fix))
+        saved = npz_files.read_arrays(path, {'W': (n_in, n_out),
+                                             'b': (n_out,)})
+    except (OSError, ValueError, outputs.OutputError) as e:
+        raise checks.ConfigError('%s is not a model of logistic_sgd.py for '
+                                 '%d inputs and %d classes (%s): %s' % (
+                                     path, n_in, n_out,
+                                     ' '.join(str(e).split()), TRAIN_ONE))
     floatX = theano.config.floatX
     return LogisticRegression(
         input=T.matrix('x') if input is None else input,
-        n_in=W.shape[0], n_out=W.shape[1],
-        W=theano.shared(W.astype(floatX), name='W', borrow=True),
-        b=theano.shared(b.astype(floatX), name='b', borrow=True))
+        n_in=n_in, n_out=n_out,
+        W=theano.shared(saved['W'].astype(floatX), name='W', borrow=True),
+        b=theano.shared(saved['b'].astype(floatX), name='b', borrow=True))
 
 
 class EarlyStopping(object):
@@ -213,21 +210,31 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     log = sys.stdout if log is None else log
     check_settings(learning_rate, n_epochs, batch_size)
     with contextlib.ExitStack() as stack:
+        save_path = None
         if model_path is not None:
             outputs.check_file_path(model_path, '--model-path',
                                     'best_model.npz')
             stack.enter_context(outputs.OutputFolder(
                 os.path.dirname(model_path) or '.', option='--model-path'))
+            outputs.remove_dead_temporaries(model_path)
+            outputs.note_replaced([model_path], 'an earlier run', log)
+            # each new best goes beside model_path, which is replaced once
+            # training ends: a stopped run leaves the earlier model alone
+            stage = stack.enter_context(outputs.Staged([model_path]))
+            save_path = stage.path(model_path)
         if datasets is None:
             datasets = load_data(dataset, log)
         return train_with_early_stopping(datasets, learning_rate, n_epochs,
-                                         batch_size, model_path, log)
+                                         batch_size, save_path, log,
+                                         model_path)
 
 
 
 def train_with_early_stopping(datasets, learning_rate, n_epochs, batch_size,
-                              model_path, log):
-    """The loop of sgd_optimization_mnist, once its folder is held."""
+                              save_path, log, model_path=None):
+    """The loop of sgd_optimization_mnist, once its folder is held: each
+    new best model is written to save_path (None: nowhere), which becomes
+    model_path when the run ends."""
     (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = datasets
     checks.batch_fits(batch_size, train_x.get_value(borrow=True).shape[0])
 
@@ -241,7 +248,8 @@ def train_with_early_stopping(datasets, learning_rate, n_epochs, batch_size,
     x = T.matrix('x')
     y = T.ivector('y')
     classifier = LogisticRegression(
-        input=x, n_in=train_x.get_value(borrow=True).shape[1], n_out=10)
+        input=x, n_in=train_x.get_value(borrow=True).shape[1],
+        n_out=N_CLASSES)
     cost = classifier.negative_log_likelihood(y)
 
     def minibatch(data, i):
@@ -292,8 +300,8 @@ def train_with_early_stopping(datasets, learning_rate, n_epochs, batch_size,
                         [test_model(i) for i in range(n_test_batches)])
                     print('    new best: test_error %.3f %%'
                           % (test_score * 100), file=log, flush=True)
-                    if model_path is not None:
-                        save_model(classifier, model_path)
+                    if save_path is not None:
+                        save_model(classifier, save_path)
             if stopping.should_stop(iteration):
                 done = True
                 break
@@ -313,15 +321,10 @@ def predict(model_path='best_model.npz', dataset=mnist_data.DEFAULT_PATH,
     digits, beside the true ones; returns the predictions."""
     log = sys.stdout if log is None else log
     checks.positive_int('n', n)
-    classifier = load_model(model_path)
+    check_model_exists(model_path)  # before the data is read
     test_x, test_y = read_data(dataset)[2]
-    n_in, n_out = classifier.W.get_value(borrow=True).shape
-    if n_in != test_x.shape[1] or n_out <= test_y.max():
-        raise checks.ConfigError(
-            '%s is a model of %d inputs and %d classes, and the test digits '
-            'have %d pixels and %d classes: give a model trained on this '
-            'data' % (model_path, n_in, n_out, test_x.shape[1],
-                      test_y.max() + 1))
+    # the data says what shapes a model of it has
+    classifier = load_model(model_path, n_in=test_x.shape[1])
     predict_model = theano.function([classifier.input], classifier.y_pred)
     predicted = predict_model(test_x[:n].astype(theano.config.floatX))
     print('predicted labels of the first %d test digits: %s\n'

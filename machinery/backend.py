@@ -60,6 +60,7 @@ import importlib.util
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -272,8 +273,14 @@ def compile_failure(error):
     BLAS flag that does not work, a compile directory that cannot be
     made), or None when ``error`` is something else."""
     text = str(error)
+    if isinstance(error, FileNotFoundError) and error.filename and \
+            error.filename == getattr(theano.config, 'cxx', None):
+        return ('the C++ compiler %s that %s compiles with (cxx) does not '
+                'exist: install g++, or set cxx in %s to a compiler that '
+                'exists' % (error.filename, NAME, STACK.flags_var))
     if 'compiledir' in text and ('Unable to create' in text or
-                                 'not writable' in text):
+                                 'not writable' in text or
+                                 'permissions' in text):
         # the stack makes its compile directory when it first compiles
         return ('%s cannot make or write its compile directory (%s): set '
                 'base_compiledir in %s to a folder you can write, or unset '
@@ -376,6 +383,13 @@ def _start():
     configure(stack)
     try:
         imported = _import(stack)
+    except Warning as e:  # PYTHONWARNINGS=error, or python -W error
+        print('error: %s raised a warning while it loaded, and this Python '
+              'turns warnings into errors (PYTHONWARNINGS or -W): %s; run '
+              'without that setting, or add ignore::%s to it' % (
+                  stack.title, ' '.join(str(e).split('. ')[0].split())[:200],
+                  type(e).__name__), file=sys.stderr)
+        raise SystemExit(2)
     except Exception as e:  # a flag or config file the stack refuses
         print('error: %s cannot start with the settings of %s or its config '
               'file (%s): fix them, or unset them' % (
@@ -387,6 +401,14 @@ def _start():
     waits.addHandler(_SayWhenWaiting())
     waits.setLevel(logging.DEBUG)  # the wait is a debug record of filelock
     waits.propagate = False
+    cxx = imported[0].config.cxx
+    if cxx and shutil.which(cxx) is None:
+        # (an empty cxx is the stack's own choice when it found none)
+        print('error: the C++ compiler %s that %s is set to compile with '
+              '(cxx) does not exist: install g++, or set cxx in %s to a '
+              'compiler that exists' % (cxx, stack.title, stack.flags_var),
+              file=sys.stderr)
+        raise SystemExit(2)
     floatX = imported[0].config.floatX
     if floatX not in ('float32', 'float64'):
         print('error: floatX=%s: the tutorial trains in float64 (the '

@@ -23,20 +23,21 @@ Writing a checkpoint costs the same at epoch 1 and at epoch 20,000.
 
 ``check_can_start`` refuses a start without ``resume`` in a folder whose
 checkpoint is unfinished: the work it holds is not thrown away unless
-``restart`` says so. ``StopOnSignal`` turns SIGINT and SIGTERM into a flag
-that the training loop reads after each minibatch.
+``restart`` says so (nor one that cannot be read). ``StopOnSignal`` turns
+SIGINT, SIGTERM and SIGHUP into a flag that the training loop reads after
+each minibatch and after each checkpoint.
 """
 import hashlib
 import io
 import os
 import signal
 import threading
-import zipfile
-import zlib
 
 import numpy
 
-from .outputs import OutputError, atomic_file, atomic_write, os_error_cause
+from . import npz_files
+from .outputs import (OutputError, atomic_file, atomic_write,
+                      open_for_reading, open_in_place, os_error_cause)
 
 FORMAT = 3
 # every refusal ends so: nothing was changed, and how to go on
@@ -50,7 +51,12 @@ CHAIN_START = hashlib.sha256(b'').hexdigest()
 
 
 class CheckpointError(Exception):
-    """A checkpoint that is missing, unreadable or of another run."""
+    """A checkpoint that is missing, unreadable or of another run;
+    ``reason``, for one that cannot be read, says what is wrong with it."""
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = reason
 
 
 class TrainingInterrupted(Exception):
@@ -148,6 +154,7 @@ class CostHistory(object):
         self.done = None  # epochs in the file this process wrote
         self.digest = CHAIN_START
         self.offset = 0  # where the rows start, after the .npy header
+        self.inode = None
 
     def _header(self):
         buffer = io.BytesIO()
@@ -171,10 +178,12 @@ class CostHistory(object):
                     digest = chain(digest, data)
             self.offset = len(header)
             self.done, self.digest = epochs_done, digest
+            # the file this process made: the rows go into it alone
+            self.inode = os.lstat(self.path).st_ino
             return digest
         if epochs_done > self.done:
             try:
-                with open(self.path, 'r+b') as f:
+                with open_in_place(self.path, inode=self.inode) as f:
                     for epoch in range(self.done, epochs_done):
                         data = epoch_bytes(costs[epoch])
                         f.seek(self.offset + epoch * len(data))
@@ -193,7 +202,7 @@ class CostHistory(object):
         2), checked against the checkpoint's chained sha256."""
         n_batches = self.shape[1]
         try:
-            with open(self.path, 'rb') as f:
+            with open_for_reading(self.path) as f:
                 version = numpy.lib.format.read_magic(f)
                 if version != (1, 0):
                     raise ValueError('unknown .npy version %s' % (version,))
@@ -211,7 +220,7 @@ class CostHistory(object):
             raise CheckpointError(
                 'cannot resume: the cost history %s of the checkpoint is '
                 'missing%s' % (self.path, LEFT_AS_IT_IS)) from None
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, SyntaxError, OutputError) as e:
             raise CheckpointError('cannot resume: the cost history %s cannot '
                                   'be used (%s)%s' % (self.path, e,
                                                       LEFT_AS_IT_IS)) from None
@@ -233,111 +242,86 @@ class CostHistory(object):
 
 # ---- reading, without trusting the file -------------------------------------
 
-def _read_member(archive, name, shape=None, kinds='f'):
-    """The array ``name`` of the npz archive, with its header checked before
-    its data is read: of the given shape (None: any), of a numpy kind in
-    ``kinds``, small enough for that shape. ValueError says what is off."""
-    with archive.open(name + '.npy') as f:
-        version = numpy.lib.format.read_magic(f)
-        read_header = {(1, 0): numpy.lib.format.read_array_header_1_0,
-                       (2, 0): numpy.lib.format.read_array_header_2_0}
-        if version not in read_header:
-            raise ValueError('%s: unknown .npy version %s' % (name, version))
-        found_shape, fortran, dtype = read_header[version](f)
-        if dtype.hasobject or dtype.kind not in kinds:
-            raise ValueError('%s has dtype %s' % (name, dtype))
-        if shape is not None and found_shape != tuple(shape):
-            raise ValueError('%s has shape %s where this run needs %s'
-                             % (name, found_shape, tuple(shape)))
-        if shape is None and len(found_shape) > 0:
-            raise ValueError('%s has shape %s where a single value belongs'
-                             % (name, found_shape))
-        count = int(numpy.prod(found_shape))
-        data = f.read(count * dtype.itemsize + 1)
-    if len(data) != count * dtype.itemsize:
-        raise ValueError('%s holds %d bytes of data where its shape needs %d'
-                         % (name, len(data), count * dtype.itemsize))
-    array = numpy.frombuffer(data, dtype=dtype)
-    return array.reshape(found_shape, order='F' if fortran else 'C').copy()
+# a checkpoint's names of parameters (a cA has three; a subclass may add)
+MAX_PARAMS = 100
 
 
-def read_checkpoint(path, settings=None):
-    """The contents of a checkpoint: {'params': {name: array}, in the order
-    the run trained them, 'epoch', 'n_epochs': ints, 'history': str,
-    'settings': dict}.
+def read_checkpoint(path, settings=None, params=None):
+    """The contents of a checkpoint: {'epoch', 'n_epochs': ints, 'history':
+    str, 'settings': dict, 'params': {name: array} in the order the run
+    trained them, or None}.
 
     settings: this run's, which the checkpoint's must match (checked before
-    any parameter is read); None reads it as it is (to look at it before
-    the data is loaded). CheckpointError names what is wrong.
+    any parameter is read); None reads them as they are (to look at the
+    checkpoint before the data is loaded). params: {name: shape} of the
+    parameters this run trains: they are read only when given, and only
+    when the checkpoint holds exactly those names and shapes, so what is
+    read is never more than the run's own arrays (npz_files). None reads
+    none: a look at the checkpoint costs a few kB whatever it claims.
+    CheckpointError names what is wrong.
     """
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = {n[:-len('.npy')] for n in archive.namelist()
-                     if n.endswith('.npy')}
+        with npz_files.NpzReader(path) as npz:
             missing = [n for n in ('param_names', 'history') + SCALARS
-                       if n not in names]
+                       if n not in npz.names]
             if missing:
                 raise ValueError('it is not a checkpoint of cA.py (missing '
                                  '%s)' % ', '.join(missing))
-            contents = {n: _read_member(archive, n, kinds='iu')
-                        for n in SCALARS}
-            if int(contents['format']) != FORMAT:
+            contents = {n: npz.value(n, 'iu') for n in SCALARS}
+            if contents['format'] != FORMAT:
                 raise ValueError('it is of another format (%d, not %d)'
                                  % (contents['format'], FORMAT))
             saved_settings = {
-                name[len('setting_'):]: _read_member(
-                    archive, name, kinds='iufbU').item()
-                for name in sorted(names) if name.startswith('setting_')}
+                name[len('setting_'):]: npz.value(name, 'iufbU')
+                for name in sorted(npz.names) if name.startswith('setting_')}
             if settings is not None:
                 check_settings_match(path, saved_settings, settings)
-            contents['history'] = str(_read_member(archive, 'history',
-                                                   kinds='U').item())
-            param_names = [str(n) for n in _read_any(
-                archive, 'param_names', 1, kinds='U')]
-            absent = [n for n in param_names if PARAM_PREFIX + n not in names]
-            if absent or not param_names:
+            contents['history'] = str(npz.value('history', 'U'))
+            names = npz.texts('param_names', MAX_PARAMS)
+            absent = [n for n in names if PARAM_PREFIX + n not in npz.names]
+            if absent or not names:
                 raise ValueError('its parameters %s are not all in it'
-                                 % ', '.join(param_names))
-            contents['params'] = {n: _read_any(archive, PARAM_PREFIX + n,
-                                               None)
-                                  for n in param_names}
+                                 % ', '.join(names))
+            contents['params'] = None
+            if params is not None:
+                stored = {n: npz.shape(PARAM_PREFIX + n) for n in names}
+                if stored != {n: tuple(s) for n, s in params.items()}:
+                    raise CheckpointError(
+                        'cannot resume from %s: it holds the parameters %s '
+                        'where this cA trains %s%s' % (
+                            path, describe_shapes(stored),
+                            describe_shapes(params), LEFT_AS_IT_IS))
+                contents['params'] = {n: npz.array(PARAM_PREFIX + n,
+                                                   stored[n])
+                                      for n in names}
     except FileNotFoundError:
         raise CheckpointError('no checkpoint at %s to resume from: run '
                               'without --resume to start training' % path)
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile,
-            zlib.error, NotImplementedError) as e:
+    except (OutputError,) + npz_files.ERRORS as e:
+        reason = ' '.join(str(e).split())
         raise CheckpointError('the checkpoint %s cannot be used (%s)%s' % (
-            path, ' '.join(str(e).split()), LEFT_AS_IT_IS))
+            path, reason, LEFT_AS_IT_IS), reason) from None
     return _checked(path, contents, saved_settings)
 
 
-def _read_any(archive, name, ndim, kinds='f'):
-    """A member whose shape is not known in advance (ndim checked, when
-    given)."""
-    with archive.open(name + '.npy') as f:
-        numpy.lib.format.read_magic(f)
-        shape = numpy.lib.format.read_array_header_1_0(f)[0]
-    if ndim is not None and len(shape) != ndim:
-        raise ValueError('%s has %d dimensions, not %d'
-                         % (name, len(shape), ndim))
-    # a checkpoint of this project is a few MB; refuse a huge header
-    if int(numpy.prod(shape)) > 50_000_000:
-        raise ValueError('%s claims %s elements' % (name, shape))
-    return _read_member(archive, name, shape, kinds)
+def describe_shapes(shapes):
+    """'W (784, 500), b (500,)' for {name: shape}."""
+    return ', '.join('%s %s' % (name, tuple(shape))
+                     for name, shape in shapes.items())
 
 
 def _checked(path, contents, settings):
     """CheckpointError for numbers no run of cA.py writes."""
     def refuse(what):
         raise CheckpointError('the checkpoint %s cannot be used (%s)%s'
-                              % (path, what, LEFT_AS_IT_IS))
+                              % (path, what, LEFT_AS_IT_IS), what)
     epoch, n_epochs = int(contents['epoch']), int(contents['n_epochs'])
     if len(contents['history']) != 64 or \
             set(contents['history']) - set('0123456789abcdef'):
         refuse('its history digest is not a sha256')
     if not 0 <= epoch <= n_epochs:
         refuse('it has %d epochs done of its %d' % (epoch, n_epochs))
-    for name, value in contents['params'].items():
+    for name, value in (contents['params'] or {}).items():
         if not numpy.all(numpy.isfinite(value)):
             refuse('%s holds NaN or infinite values' % name)
     return {'params': contents['params'], 'history': contents['history'],
@@ -360,13 +344,13 @@ def check_settings_match(path, saved, current):
 # ---- signals -----------------------------------------------------------------
 
 class StopOnSignal(object):
-    """Within ``with StopOnSignal() as stop:``, SIGINT and SIGTERM set
-    ``stop.signum`` instead of interrupting; a second signal acts as usual
-    (Ctrl-C twice aborts at once). The previous handlers come back on exit.
-    Outside the main thread, where Python cannot catch signals, it does
-    nothing."""
+    """Within ``with StopOnSignal() as stop:``, SIGINT, SIGTERM and SIGHUP
+    (a closed terminal, a dropped ssh session) set ``stop.signum`` instead
+    of interrupting; a second signal acts as usual (Ctrl-C twice aborts at
+    once). The previous handlers come back on exit. Outside the main
+    thread, where Python cannot catch signals, it does nothing."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self):
         self.signum = None
@@ -397,22 +381,30 @@ class StopOnSignal(object):
 def check_can_start(path, resume, restart, log):
     """Before any data is loaded: CheckpointError when there is no
     checkpoint at ``path`` to resume, or when a fresh start would throw
-    away an unfinished one."""
-    if resume and restart:
-        raise CheckpointError('--resume and --restart exclude each other: '
-                              'give one')
+    away one that is unfinished or cannot be read (whatever the reason,
+    the work it holds is replaced only when ``restart`` says so)."""
+    check_resume_or_restart(resume, restart)
     if resume:
         read_checkpoint(path)  # it exists, and it reads
-    if resume or restart or not os.path.exists(path):
+    if resume or restart or not os.path.lexists(path):
         return
     try:
         saved = read_checkpoint(path)
     except CheckpointError as e:
-        print('note: %s will be replaced: %s' % (path, e), file=log,
-              flush=True)
-        return
+        raise CheckpointError(
+            '%s cannot be read, so it may hold unfinished work (%s): start '
+            'over with --restart, which replaces it, or use another '
+            '--output-folder' % (path, e.reason or e)) from None
     if saved['epoch'] < saved['n_epochs']:
         raise CheckpointError(
             '%s holds an unfinished run (%d of %d epochs done): resume it '
             'with --resume, or start over with --restart, which replaces it'
             % (path, saved['epoch'], saved['n_epochs']))
+
+
+def check_resume_or_restart(resume, restart):
+    """--resume goes on from a checkpoint, --restart replaces it: a script
+    that takes both refuses the pair."""
+    if resume and restart:
+        raise CheckpointError('--resume and --restart exclude each other: '
+                              'give one')

@@ -15,9 +15,10 @@ adds its flags with ``add(parser, ...)`` (the shared ones, like
   and exits with status 2, without a traceback;
 - argparse's own complaints (an unknown flag, ``--epochs x``) print one
   such line too;
-- an interrupted training (SIGINT/SIGTERM, see checkpoints.py) prints where
-  its checkpoint is and the command that resumes it, and exits with
-  128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM);
+- an interrupted training (SIGINT, SIGTERM or SIGHUP, see
+  checkpoints.py) prints where its checkpoint is and the command that
+  resumes it, and exits with 128 + the signal's number (130 for Ctrl-C,
+  143 for SIGTERM, 129 for SIGHUP);
 - Ctrl-C at any other moment (loading data, compiling) prints one line and
   exits with 130.
 """
@@ -205,7 +206,9 @@ def main(function, parser, argv=None, resume_flag=None):
         if resume_flag:
             hint = '; resume with: ' + rerun_command(parser, args,
                                                      resume_flag)
-        print(str(e) + hint, file=sys.stderr)
+        # after SIGHUP the terminal may be gone; the files are written
+        with contextlib.suppress(OSError):
+            print(str(e) + hint, file=sys.stderr)
         return 128 + e.signum
     except KeyboardInterrupt:
         print('interrupted (Ctrl-C); nothing was left half-written',

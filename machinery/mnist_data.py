@@ -344,6 +344,10 @@ def _reason(exc):
 
 
 def _check_path(path):
+    """DatasetError for a path that cannot name the dataset's file."""
+    if not path:
+        raise DatasetError('the dataset path is empty: give the path of a '
+                           'file, such as data/mnist.pkl.gz')
     if os.path.isdir(path) or path.endswith(('/', os.sep)):
         raise DatasetError(f'{path} is a folder: give the path of a file, '
                            f'such as {os.path.join(path, "mnist.pkl.gz")}')
@@ -412,6 +416,7 @@ def read_or_fetch(dataset=DEFAULT_PATH, log=None):
     file named mnist.pkl.gz is fetched first, any other missing name is an
     error. ``log``: where to say what is read (None: nowhere), by a path
     relative to the working directory when the file is below it."""
+    _check_path(os.fspath(dataset))
     if os.path.basename(dataset) == 'mnist.pkl.gz':
         ensure_mnist(dataset, log=log)
     if log is not None:

@@ -20,6 +20,19 @@ goes through here.
   a folder or a special file is where a file is to be written.
 - ``check_free_space(folder, n_bytes, what)``: refuse before the work
   starts when a file of known size cannot fit.
+- ``Staged(paths)``: outputs that replace finished ones only together, at
+  the end: each is written beside its final name while the work goes on,
+  and all are renamed into place when the ``with`` block ends well; an
+  interrupted or failed run leaves the earlier files as they were.
+- ``open_for_reading(path)``: a file read back, refused in one line when it
+  is not a regular file (a FIFO would block, a device would not end).
+
+Nothing here writes through a link: a new file is created beside its
+final name (``O_EXCL``, which never follows one) and renamed over that
+name, which replaces a link itself, not what it points to; a file written
+in place (the lock, the cost history) is opened with ``O_NOFOLLOW`` and
+refused when it is not a regular file of one name (a hard link to another
+file would be written too).
 """
 import contextlib
 import errno
@@ -116,6 +129,55 @@ def atomic_file(path, reserve=0):
                 os.remove(tmp)
 
 
+STAGED_SUFFIX = '.staged' + TEMP_SUFFIX
+
+
+def staged_path(path):
+    """Where Staged writes ``path`` until it replaces it: hidden, beside
+    it, a temporary (remove_dead_temporaries clears a killed run's)."""
+    return os.path.join(os.path.dirname(path),
+                        temporary_prefix(path) + 'new' + STAGED_SUFFIX)
+
+
+class Staged(object):
+    """``with Staged([path, ...]) as stage:`` write each output at
+    ``stage.path(path)`` (atomically, as every output); when the block
+    ends well, every staged file is renamed over its final path, one after
+    the other, with nothing left to fail between them; when it raises (an
+    error, Ctrl-C, a stop signal), the staged files are removed and the
+    finished files of an earlier run stay as they were. An output that the
+    block did not write is left alone."""
+
+    def __init__(self, paths):
+        self.paths = list(paths)
+
+    def path(self, path):
+        if path not in self.paths:
+            raise ValueError('%s is not one of the staged outputs' % path)
+        return staged_path(path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        if kind is not None:
+            for path in self.paths:
+                with contextlib.suppress(OSError):
+                    os.remove(staged_path(path))
+            return False
+        for path in self.paths:
+            if os.path.lexists(staged_path(path)):
+                try:
+                    os.replace(staged_path(path), path)
+                except OSError as e:
+                    raise OutputError('cannot put %s in place: %s' % (
+                        path, os_error_cause(e))) from None
+        for folder in {os.path.dirname(os.path.abspath(p))
+                       for p in self.paths}:
+            fsync_folder(folder)
+        return False
+
+
 def fsync_folder(folder):
     dir_fd = os.open(folder, os.O_RDONLY)
     try:
@@ -129,10 +191,11 @@ def remove_dead_temporaries(path):
     process was killed mid-write. Call it only while holding the lock of
     the folder (OutputFolder), so that no live writer owns them."""
     folder = os.path.dirname(os.path.abspath(path))
-    prefix = temporary_prefix(path)
+    # a staged output's own temporaries start with its hidden name
+    prefixes = (temporary_prefix(path), temporary_prefix(staged_path(path)))
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(folder):
-            if name.startswith(prefix) and name.endswith(TEMP_SUFFIX):
+            if name.startswith(prefixes) and name.endswith(TEMP_SUFFIX):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(os.path.join(folder, name))
 
@@ -157,6 +220,12 @@ def check_file_path(path, option, name):
     atomic_write replaces: a folder, or something else than a regular file
     (a FIFO, a device) is in its place. option: the flag that names it;
     name: a file name to suggest inside a folder."""
+    if not path:
+        raise OutputError('%s is empty: give a file name, such as %s'
+                          % (option, name))
+    if path.endswith(os.sep) or os.path.basename(path) in ('.', '..'):
+        raise OutputError('%s %s names a folder: give a file name, such as '
+                          '%s' % (option, path, os.path.join(path, name)))
     if os.path.isdir(path):
         raise OutputError('%s %s is a folder: give a file name, such as %s'
                           % (option, path, os.path.join(path, name)))
@@ -238,22 +307,24 @@ class Locked(Exception):
 def take_lock(lock_path):
     """Open ``lock_path``, take its exclusive flock without waiting and
     write into it who holds it; return the open file. Locked when another
-    live process holds it, OSError when the file cannot be written."""
+    live process holds it, OutputError when a link or anything but a
+    regular file of one name is in its place (it is never written
+    through), OSError when the file cannot be written."""
     while True:
-        # (errors=: a command line holding a path that is not valid text)
-        lock = open(lock_path, 'a+', errors='backslashreplace')
+        lock = open_in_place(lock_path, create=True)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.seek(0)
-            holder = lock.read().strip() or 'another process'
+            # a few hundred characters name the holder; no more is read
+            holder = lock.read(300).strip() or 'another process'
             lock.close()
             raise Locked(holder) from None
         # the holder before us may have removed the file as it left: then
         # ours is a lock on nothing, and we try again
         try:
             same = os.fstat(lock.fileno()).st_ino == \
-                os.stat(lock_path).st_ino
+                os.lstat(lock_path).st_ino
         except FileNotFoundError:
             same = False
         if same:
@@ -269,6 +340,64 @@ def take_lock(lock_path):
                 raise
             return lock
         lock.close()
+
+
+def open_in_place(path, create=False, inode=None):
+    """``path`` opened for reading and writing in place, as text (the
+    lock) or, with ``inode``, as binary (a file this process made, which
+    must still be that file). It never follows a link: OutputError, one
+    line, when a symbolic link, a hard link (a second name of another
+    file), a FIFO, a device or a folder is there."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | \
+        (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link
+            raise OutputError(refusal(path, 'a symbolic link')) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        kind = '' if stat.S_ISREG(info.st_mode) else \
+            (special_kind(path) or 'not a regular file')
+        if not kind and info.st_nlink > 1:
+            kind = 'a hard link (one of %d names of a file)' % info.st_nlink
+        if not kind and inode is not None and info.st_ino != inode:
+            kind = 'another file than the one this run wrote there'
+        if kind:
+            raise OutputError(refusal(path, kind))
+        os.set_blocking(fd, True)
+        if inode is not None:
+            return os.fdopen(fd, 'r+b')
+        return os.fdopen(fd, 'r+', errors='backslashreplace')
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def refusal(path, kind):
+    """The one line that refuses to write through what is at ``path``."""
+    return ('%s is %s: a run writes only files of its own and never through '
+            'a link; remove it, or choose another folder' % (path, kind))
+
+
+def open_for_reading(path):
+    """``path`` opened for reading, binary; OSError as open() raises it,
+    and OutputError (one line) when it is not a regular file: a FIFO would
+    wait for a writer, a device would never end. A symbolic link to a
+    regular file is read (a user may link a model or a dataset)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            kind = 'a folder' if os.path.isdir(path) else \
+                special_kind(path) or 'not a regular file'
+            raise OutputError('%s is %s, not a file this project wrote: '
+                              'give the path of one' % (path, kind))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, 'rb')
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def release_lock(lock, lock_path):

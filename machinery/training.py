@@ -28,13 +28,15 @@ calls that its loop makes at their moment::
    was just compiled, sets the parameters to its values and returns the
    first epoch to train; else returns 0.
 4. ``guard``: the compiled step, wrapped: after each call it stops on a
-   NaN or infinite cost (DivergenceError) and on SIGINT or SIGTERM. A
-   signal stops the run within one minibatch: the parameters go back to
+   NaN or infinite cost (DivergenceError) and on SIGINT, SIGTERM or
+   SIGHUP. A signal stops the run within one minibatch: the parameters go back to
    their values at the start of the epoch, the checkpoint of the epochs
    done is on the disk, ``on_stop()`` runs, and TrainingInterrupted says
    how far the run got. The epoch under way is trained again on resume,
    so the resumed run ends with the bits of an uninterrupted one.
-5. ``checkpoint``: the cost history and the checkpoint of the epochs done.
+5. ``checkpoint``: the cost history and the checkpoint of the epochs done;
+   a signal that came after the epoch's last minibatch (while its line or
+   the checkpoint was written) stops the run right after it, the same way.
 """
 import time
 
@@ -85,7 +87,8 @@ class SafeRun(object):
         self.minibatches_trained = 0  # by this process
         self.started = None
         self._at_epoch_start = None  # the parameters, as last checkpointed
-        self._signals = None  # while training: SIGINT, SIGTERM caught
+        self._signals = None  # while training: SIGINT, SIGTERM, SIGHUP
+        self._on_stop = None
 
     def __enter__(self):
         self.folder.__enter__()
@@ -152,6 +155,8 @@ class SafeRun(object):
         self.history = checkpoints.CostHistory(self.history_path, n_epochs,
                                                n_train_batches)
         if self.resume:
+            # the settings and epochs; the parameters once restore() knows
+            # their names and shapes
             self.saved = checkpoints.read_checkpoint(self.path,
                                                      self.fingerprints)
             done = self.saved['epoch']
@@ -178,7 +183,10 @@ class SafeRun(object):
                 'ca.params a name' % names)
         self.fingerprints['step'] = step.fingerprint
         if self.resume:
-            self._restore_from(self.saved)
+            self._restore_from(checkpoints.read_checkpoint(
+                self.path, self.fingerprints,
+                {p.name: p.get_value(borrow=True).shape
+                 for p in self.params}))
         self._at_epoch_start = [p.get_value() for p in self.params]
         self.first_epoch = self.epochs_done
         return self.first_epoch
@@ -196,11 +204,6 @@ class SafeRun(object):
         elif step != self.fingerprints['step']:
             refuse('it was trained by another step (the cost, penalty or '
                    'update that get_cost_updates builds has changed since)')
-        found = {p.name: p.get_value(borrow=True).shape for p in self.params}
-        stored = {n: v.shape for n, v in saved['params'].items()}
-        if found != stored:
-            refuse('it holds the parameters %s where this cA trains %s' % (
-                describe_shapes(stored), describe_shapes(found)))
         for param in self.params:
             param.set_value(saved['params'][param.name].astype(param.dtype))
         self.epochs_done = saved['epoch']
@@ -209,10 +212,11 @@ class SafeRun(object):
               file=self.log, flush=True)
 
     def guard(self, train, on_stop=None):
-        """train, stopping on a diverging cost and on SIGINT or SIGTERM (see
+        """train, stopping on a diverging cost and on a stop signal (see
         the module docstring); on_stop() returns a phrase naming what it
         wrote (the filters)."""
         self.started = time.perf_counter()
+        self._on_stop = on_stop
         self._signals = checkpoints.StopOnSignal()
         self._signals.__enter__()
 
@@ -260,6 +264,24 @@ class SafeRun(object):
         self.epochs_done = epochs_done
         if epochs_done < self.settings['training_epochs']:
             self._at_epoch_start = [p.get_value() for p in self.params]
+        if self._signals is not None and self._signals.signum is not None:
+            # it came after the epoch's last minibatch (while its line or
+            # this checkpoint was written): stop here, nothing to redo
+            self._stopped_after_epoch()
+
+    def _stopped_after_epoch(self):
+        signals = self._signals
+        self._let_signals_through()
+        wrote = self._on_stop() if self._on_stop else ''
+        n_epochs = self.settings['training_epochs']
+        raise checkpoints.TrainingInterrupted(
+            '%s: stopped after epoch %d/%d; checkpoint %s holds the %d '
+            'epoch%s done%s%s' % (
+                signals.name, self.epochs_done, n_epochs, self.path,
+                self.epochs_done, '' if self.epochs_done == 1 else 's',
+                ' (training is finished)' if self.epochs_done >= n_epochs
+                else '', ', ' + wrote if wrote else ''),
+            signals.signum)
 
     @property
     def epochs_trained(self):
@@ -271,11 +293,6 @@ class SafeRun(object):
     def training_time(self):
         """Seconds since training began."""
         return time.perf_counter() - self.started
-
-
-def describe_shapes(shapes):
-    """'W (784, 500), b (500,)' for {name: shape}."""
-    return ', '.join('%s %s' % (name, shape) for name, shape in shapes.items())
 
 
 # bytes of the filters PNG at most (100 tiles of 28 x 28, 8-bit grey)

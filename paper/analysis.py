@@ -142,6 +142,7 @@ def run_analysis(training_epochs=20, n_examples=500,
                    min_radius_factor, max_radius_factor, saturation_threshold,
                    classifier_epochs, classifier_learning_rate,
                    classifier_batch_size)
+    checkpoints.check_resume_or_restart(resume, restart)
     training = dict(training_epochs=training_epochs, dataset=dataset,
                     n_hidden=n_hidden, learning_rate=learning_rate,
                     batch_size=batch_size, seed=seed)
@@ -175,15 +176,21 @@ def run_analysis(training_epochs=20, n_examples=500,
                                         log))
         raw_pixels = classify('the raw pixels', datasets, None,
                               train_x.shape[1], classifier, log)
-        report = write_report(folder.path(JSON_NAME), {
-            'settings': settings,
-            'n_train': len(train_x), 'n_test': len(test_x),
-            'typical_distances': distances,
-            'radii': radii,
-            'models': models,
-            'raw_pixels': raw_pixels,
-            'figures': write_figures(folder, radii, distances, models, log),
-            'total_time_s': time.perf_counter() - start}, log)
+        paths = {name: folder.path(file_name)
+                 for name, file_name in FIGURES.items()}
+        json_path = folder.path(JSON_NAME)
+        # an earlier analysis's files are replaced together, at the end
+        with outputs.Staged(list(paths.values()) + [json_path]) as stage:
+            report = write_report(stage, json_path, {
+                'settings': settings,
+                'n_train': len(train_x), 'n_test': len(test_x),
+                'typical_distances': distances,
+                'radii': radii,
+                'models': models,
+                'raw_pixels': raw_pixels,
+                'figures': write_figures(stage, paths, radii, distances,
+                                         models, log),
+                'total_time_s': time.perf_counter() - start}, log)
     print_summary(report, log)
     return report
 
@@ -219,6 +226,11 @@ def read_checked_data(dataset, n_examples, batch_size, classifier_batch_size,
     if n_examples > len(test_x):
         raise ConfigError('n_examples %d is more than the %d test digits'
                           % (n_examples, len(test_x)))
+    if len(train_x) < 2:
+        raise ConfigError('%s has %d training digits: the contraction '
+                          'curves need at least 2 (their largest radius is '
+                          'set by the largest distance between two)'
+                          % (dataset, len(train_x)))
     checks.batch_fits(batch_size, len(train_x))
     checks.batch_fits(classifier_batch_size, len(train_x),
                       'classifier_batch_size')
@@ -244,6 +256,7 @@ def contraction_radii(X, train_x, n_radii, min_radius_factor,
     scale = distances['median_nearest_neighbour']
     radii = curve_radii(min_radius_factor * scale,
                         max_radius_factor * largest, n_radii)
+    check_radii(radii, scale, largest, min_radius_factor, max_radius_factor)
     say(log, 'distances (Euclidean, pixels in [0, 1]): median %.3f from one '
         'of the first %d test digits to the nearest of the %d training '
         'digits, median %.3f between two of those test digits, largest %.3f '
@@ -257,6 +270,35 @@ def contraction_radii(X, train_x, n_radii, min_radius_factor,
         % (radii[0], min_radius_factor, n_radii - 1, radii[-1],
            max_radius_factor))
     return distances, radii
+
+
+# below this, x0 + r u rounds to nearly x0 in float64 (pixels near 1), and
+# the ratio measures rounding, not the encoder
+MIN_RADIUS = 1e-9
+
+
+def check_radii(radii, scale, largest, min_radius_factor, max_radius_factor):
+    """ConfigError, before any training, when a radius of the curves is too
+    small to measure a ratio at: the test digits repeat training digits
+    (the nearest-neighbour distance is 0), or a factor is too small."""
+    if scale * min_radius_factor < MIN_RADIUS:
+        raise ConfigError(
+            'the first radius of the contraction curves, min_radius_factor '
+            '%g x the median distance %.3g from a test digit to its nearest '
+            'training digit, is below %g: %s' % (
+                min_radius_factor, scale, MIN_RADIUS,
+                'the test digits repeat training digits; use a dataset whose '
+                'test digits are not copies of training digits' if scale == 0
+                else 'give a larger --min-radius-factor'))
+    if radii[1] < MIN_RADIUS:
+        raise ConfigError(
+            'the radii of the contraction curves, up to max_radius_factor %g '
+            'x the largest distance %.3g between two training digits, are '
+            'below %g: %s' % (
+                max_radius_factor, largest, MIN_RADIUS,
+                'the training digits are all the same; use a dataset of '
+                'different digits' if largest == 0 else
+                'give a larger --max-radius-factor'))
 
 
 def the_two_models(contraction_level):
@@ -353,34 +395,42 @@ def classify(what, datasets, encode, n_features, classifier, log):
             'classifier_test_error': test_error}
 
 
-def write_figures(folder, radii, distances, models, log):
-    """The three figures, in the output folder; {name: path}."""
+def write_figures(stage, paths, radii, distances, models, log):
+    """The three figures, at ``paths`` ({name: path}) once ``stage``
+    (outputs.Staged) puts them in place; returns paths."""
     start = time.perf_counter()
-    paths = {name: folder.path(file_name)
-             for name, file_name in FIGURES.items()}
     figures.plot_spectrum({m['label']: m['singular_values_mean']
-                   for m in models.values()}, paths['spectrum'])
+                           for m in models.values()},
+                          stage.path(paths['spectrum']))
     figures.plot_contraction(radii, {m['label']: m['contraction_ratios']
-                             for m in models.values()},
-                     paths['contraction'],
-                     figures.figure_distances(distances))
+                                     for m in models.values()},
+                             stage.path(paths['contraction']),
+                             figures.figure_distances(distances))
     figures.plot_training({m['label']: (m['epoch_reconstruction_cost'],
-                                m['epoch_jacobian_norm'])
-                   for m in models.values()}, paths['training'])
+                                        m['epoch_jacobian_norm'])
+                           for m in models.values()},
+                          stage.path(paths['training']))
     say(log, 'wrote %s (%.1f s)' % (', '.join(paths.values()),
                                     time.perf_counter() - start))
     return paths
 
 
-def write_report(path, report, log):
-    """Write analysis.json; returns what was written."""
-    report = reports.write_json(path, report)
+def write_report(stage, path, report, log):
+    """Write analysis.json at ``path`` (once ``stage`` puts it in place);
+    returns what was written."""
+    report = reports.write_json(stage.path(path), report)
     say(log, 'wrote %s' % path)
     return report
 
 
 def _fmt(values, spec='%.3g'):
-    return ' '.join(spec % v for v in values)
+    return ' '.join(_num(v, spec) for v in values)
+
+
+def _num(value, spec):
+    """A number of the report, or 'n/a' where it was not finite (JSON
+    null)."""
+    return 'n/a' if value is None else spec % value
 
 
 def print_summary(report, log):
@@ -405,10 +455,12 @@ def print_summary(report, log):
                                                       for l in labels)))
     for k, r in enumerate(report['radii']):
         say(log, '    %10.4g  %s' % (r, '  '.join(
-            '%8.4g' % m['contraction_ratios'][k] for m in models)))
+            '%8s' % _num(m['contraction_ratios'][k], '%.4g')
+            for m in models)))
     say(log, '  mean ||J||_F over the %d test digits: %s'
-        % (report['n_test'], '  '.join('%s %.4g' % (
-            m['label'], m['jacobian_frobenius_norm_mean']) for m in models)))
+        % (report['n_test'], '  '.join('%s %s' % (
+            m['label'], _num(m['jacobian_frobenius_norm_mean'], '%.4g'))
+            for m in models)))
     t = s['saturation_threshold']
     say(log, '  saturated hidden units (h < %g or h > %g): %s'
         % (t, 1 - t, '  '.join('%s %.2f %%' % (

@@ -46,6 +46,8 @@ from paper.statistics import mcnemar_exact, wilson_interval
 # what compare() writes in its output folder
 COMPARISON_NAME = 'ScA_comparison.json'
 CONTRACTION_FIGURE = 'ScA_contraction.png'
+# the rows done so far, while the comparison runs
+PARTIAL_NAME = 'ScA_comparison.partial.json'
 # Rifai et al. (2011), Table 1, MNIST, one hidden layer of 1000 units: the
 # test error, the column "Av. ||J_f(x)||_F" (printed in units of 1e-4; its
 # scale is that of the mean squared entry of J, see
@@ -199,21 +201,35 @@ def markdown_table(runs):
     return '\n'.join(lines)
 
 
-def contraction_curves(results, datasets, n_examples, seed, log):
-    """The contraction curves (analysis.py's) of the pre-trained first
-    layers of the one-layer rows, before fine-tuning, around the first
-    n_examples test digits: the radii of analysis.py's figure, from its
-    defaults (the limit r -> 0, then up to 1.25 x the largest distance
-    between two training digits) and the same direction per digit for
-    every model, drawn from RandomState(seed). results: [(row, ScAResult)].
-    A dict for the report."""
-    start = time.perf_counter()
+def curve_scale(datasets, n_examples, log):
+    """The points and radii of the contraction curves (analysis.py's
+    figure, from its defaults: the limit r -> 0, then up to 1.25 x the
+    largest distance between two training digits), around the first
+    n_examples test digits: (X, distances, radii). Computed before any
+    row trains, so that data they cannot be drawn on (too few digits,
+    test digits that repeat training digits) is one line at the start."""
     (train_x, _), _, (test_x, _) = datasets
+    if len(test_x) < 2 or len(train_x) < 2:
+        raise checks.ConfigError(
+            'the dataset has %d training and %d test digits: the '
+            'contraction curves need at least 2 of each' % (len(train_x),
+                                                             len(test_x)))
     X = numpy.asarray(test_x[0:n_examples], dtype=numpy.float64)
     curve = cli.defaults_of(analysis.run_analysis)  # its figure's radii
     distances, radii = analysis.contraction_radii(
         X, train_x, curve['n_radii'], curve['min_radius_factor'],
         curve['max_radius_factor'], log)
+    return X, distances, radii
+
+
+def contraction_curves(results, scale, seed, log):
+    """The contraction curves (analysis.py's) of the pre-trained first
+    layers of the one-layer rows, before fine-tuning, at the points and
+    radii ``scale`` (curve_scale), with the same direction per point for
+    every model, drawn from RandomState(seed). results: [(row,
+    ScAResult)]. A dict for the report."""
+    start = time.perf_counter()
+    X, distances, radii = scale
     directions = jacobian.random_directions(
         len(X), X.shape[1], numpy.random.RandomState(seed))
     curves = {}
@@ -288,21 +304,28 @@ def compare(n_hidden=1000, two_layers=False, output_folder='cA_plots',
     budget. The AE row differs from the CAE row only by lambda: it shows
     what the penalty itself buys.
 
-    Holds output_folder (outputs.OutputFolder) and writes
-    output_folder/ScA_comparison.json after every row (``complete`` says
-    whether all rows are in) and ScA_contraction.png at the end. Prints
-    the Markdown table at the end. Returns the report (a dict).
+    Holds output_folder (outputs.OutputFolder). After every row, the
+    report so far goes to ScA_comparison.partial.json (``complete``
+    false); at the end, ScA_comparison.json and ScA_contraction.png
+    replace those of an earlier comparison together, and the partial file
+    goes: a stopped or failed run leaves the earlier finished table as it
+    was. Prints the Markdown table at the end. Returns the report (a
+    dict).
     """
     log = sys.stdout if log is None else log
     settings = checked_settings(n_hidden, settings)
     rows = comparison_rows(n_hidden, two_layers)
     start = time.perf_counter()
     with outputs.OutputFolder(output_folder) as folder:
-        path, figure = map(folder.path, (COMPARISON_NAME, CONTRACTION_FIGURE))
-        for name in (path, figure):
+        path, figure, partial = map(folder.path, (
+            COMPARISON_NAME, CONTRACTION_FIGURE, PARTIAL_NAME))
+        for name in (path, figure, partial):
             outputs.remove_dead_temporaries(name)
+        outputs.note_replaced([path, figure], 'an earlier comparison (they '
+                              'stay until this one is complete)', log)
         if datasets is None:
             datasets = read_data(dataset, log)
+        scale = curve_scale(datasets, CURVE_EXAMPLES, log)
         report = new_report(dataset, datasets, dict(
             settings, n_hidden=n_hidden, two_layers=two_layers))
         results = []
@@ -321,24 +344,27 @@ def compare(n_hidden=1000, two_layers=False, output_folder='cA_plots',
             results.append((report['runs'][-1], result))
             report['paired_tests'] = paired_tests(report['runs'])
             report['total_time'] = time.perf_counter() - start
-            reports.write_json(path, report)
-            print('row %d/%d done; %.1f min so far'
-                  % (number, len(rows), report['total_time'] / 60),
-                  file=log, flush=True)
-        # after every row is scored: what pre-training made of the layers
-        report['contraction'] = draw_contraction(
-            results, datasets, settings['seed'], n_hidden, figure, log)
-        report['complete'] = True
-        report['total_time'] = time.perf_counter() - start
-        reports.write_json(path, report)
+            reports.write_json(partial, report)
+            print('row %d/%d done; %.1f min so far; the rows so far are in '
+                  '%s' % (number, len(rows), report['total_time'] / 60,
+                          partial), file=log, flush=True)
+        with outputs.Staged([path, figure]) as stage:
+            # after every row is scored: what pre-training made of the
+            # layers
+            report['contraction'] = draw_contraction(
+                results, scale, settings['seed'], n_hidden,
+                stage.path(figure), log)
+            report['complete'] = True
+            report['total_time'] = time.perf_counter() - start
+            reports.write_json(stage.path(path), report)
+        os.remove(partial)
     print_table(report, path, log)
     return report
 
 
-def draw_contraction(results, datasets, seed, n_hidden, figure, log):
+def draw_contraction(results, scale, seed, n_hidden, figure, log):
     """contraction_curves, drawn at ``figure``; the report's dict."""
-    contraction = contraction_curves(results, datasets, CURVE_EXAMPLES, seed,
-                                     log)
+    contraction = contraction_curves(results, scale, seed, log)
     figures.plot_contraction(
         contraction['radii'], {'%s (pre-trained, %d units)' % (
             kind, n_hidden): ratios
@@ -346,7 +372,7 @@ def draw_contraction(results, datasets, seed, n_hidden, figure, log):
         figure, figures.figure_distances(contraction['distances']),
         title='Contraction curves of the pre-trained %d-unit layers '
               '(ScA.py)' % n_hidden)
-    return dict(contraction, figure=os.path.basename(figure))
+    return dict(contraction, figure=CONTRACTION_FIGURE)
 
 
 def print_table(report, path, log):

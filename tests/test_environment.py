@@ -271,8 +271,9 @@ def test_predict_with_a_cA_checkpoint_is_one_line(tiny_mnist, tmp_path):
         {'seed': 1})
     r = run_script(['logistic_sgd.py', '--predict', '--model-path', path,
                     '--dataset', tiny_mnist])
-    one_error_line(r, '%s is not a model of logistic_sgd.py (it holds epoch, '
-                   'format, history, n_epochs, ...' % path)
+    one_error_line(r, '%s is not a model of logistic_sgd.py for 784 inputs '
+                   'and 10 classes (it holds epoch, format, history, '
+                   'n_epochs, ..., not W and b)' % path)
     assert 'predicted' not in r.stdout
 
 
@@ -282,7 +283,9 @@ def test_predict_with_a_model_of_another_shape_is_one_line(tiny_mnist,
     numpy.savez(path, W=numpy.zeros((784, 5)), b=numpy.zeros(5))
     r = run_script(['logistic_sgd.py', '--predict', '--model-path', path,
                     '--dataset', tiny_mnist])
-    one_error_line(r, 'a model of 784 inputs and 5 classes')
+    one_error_line(r, 'is not a model of logistic_sgd.py for 784 inputs and '
+                   '10 classes (W has shape (784, 5) where (784, 10) '
+                   'belongs)')
 
 
 @pytest.mark.parametrize('kind', ['folder', 'fifo'])

@@ -127,11 +127,12 @@ def test_a_model_path_that_cannot_be_written_fails_before_training(
 
 
 @pytest.mark.parametrize('contents, phrase', [
-    (b'not a zip file', 'is not a saved model (not an .npz file)'),
-    (b'', 'is not a saved model (not an .npz file)'),
-    ('other arrays', 'is not a model of logistic_sgd.py (it holds weights, '
-                     'not W and b alone)'),
-    ('NaN', 'is not a usable model'),
+    (b'not a zip file', 'is not a model of logistic_sgd.py for 784 inputs '
+                        'and 10 classes (not an .npz archive'),
+    (b'', '(not an .npz archive'),
+    ('other arrays', 'is not a model of logistic_sgd.py for 784 inputs and '
+                     '10 classes (it holds weights, not W and b)'),
+    ('NaN', '(W holds NaN or infinite values)'),
 ])
 def test_a_damaged_model_for_predict_is_one_line(tiny_mnist, tmp_path,
                                                  contents, phrase):

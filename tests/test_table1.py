@@ -200,9 +200,19 @@ def test_compare_command_end_to_end(tiny_mnist, tmp_path):
         [table1.COMPARISON_NAME, table1.CONTRACTION_FIGURE])
 
 
-def test_compare_function_writes_partial_results(tiny_datasets, tiny_mnist,
-                                                 tmp_path, monkeypatch):
-    # a failure in the second row leaves the first one on disk
+def test_a_stopped_rerun_keeps_the_finished_table_and_says_so(
+        tiny_datasets, tiny_mnist, tmp_path, monkeypatch):
+    """A finished comparison, then a second one into the same folder that
+    stops in its second row: the first one's JSON and figure are as they
+    were, byte for byte; the rows done are in the partial file; the
+    second run said before it started what it would replace."""
+    settings = dict(pretraining_epochs=1, training_epochs=1,
+                    dataset=tiny_mnist, datasets=tiny_datasets, n_hidden=8,
+                    output_folder=str(tmp_path))
+    compare(log=io.StringIO(), **settings)
+    finished = {name: (tmp_path / name).read_bytes() for name in
+                (table1.COMPARISON_NAME, table1.CONTRACTION_FIGURE)}
+    assert json.loads(finished[table1.COMPARISON_NAME])['complete'] is True
     real = table1.test_ScA
     calls = []
 
@@ -213,17 +223,24 @@ def test_compare_function_writes_partial_results(tiny_datasets, tiny_mnist,
         return real(**kwargs)
 
     monkeypatch.setattr(table1, 'test_ScA', failing_second)
+    log = io.StringIO()
     with pytest.raises(KeyboardInterrupt):
-        compare(pretraining_epochs=1, training_epochs=1, dataset=tiny_mnist,
-                datasets=tiny_datasets, n_hidden=8,
-                output_folder=str(tmp_path), log=io.StringIO())
-    with open(tmp_path / table1.COMPARISON_NAME) as f:
+        compare(log=log, **dict(settings, seed=5))
+    assert log.getvalue().startswith(
+        'note: this run replaces %s and %s, written ' % (
+            tmp_path / table1.COMPARISON_NAME,
+            tmp_path / table1.CONTRACTION_FIGURE))
+    for name, data in finished.items():
+        assert (tmp_path / name).read_bytes() == data, name
+    with open(tmp_path / table1.PARTIAL_NAME) as f:
         report = json.load(f)
     assert report['complete'] is False
+    assert report['hyperparameters']['seed'] == 5
     assert len(report['runs']) == 1 and report['runs'][0]['pretraining'] \
         == 'none'
-    # the lock went with the run; the figure comes after the last row
-    assert os.listdir(tmp_path) == [table1.COMPARISON_NAME]
+    # the lock went with the run, and nothing half-written stays
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        list(finished) + [table1.PARTIAL_NAME])
 
 
 @pytest.mark.slow  # a process per case: the quick suite keeps one such test

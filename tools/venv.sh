@@ -120,6 +120,12 @@ if [ "${1:-}" = --which ]; then
     which_only=yes
     shift
 fi
+if [ -z "$which_only" ]; then
+    # .venv/ and every output go inside the clone
+    [ -w . ] || fail "this folder ($(pwd)) cannot be written (a read-only file system, or not yours): $VENV/ and the outputs go inside it; clone the repository to a folder you can write and run make there"
+    # the lock file is opened for writing: never through a link
+    [ ! -L "$VENV.lock" ] || fail "$VENV.lock is a symbolic link: make never writes through one; remove it and run make again"
+fi
 if [ -z "$which_only" ] && command -v flock >/dev/null 2>&1; then
     # one make at a time sets up $VENV/; the lock goes with the process
     exec 9>"$VENV.lock"
@@ -178,11 +184,16 @@ fi
 config=$(cksum < setup.cfg)
 if [ -f "$STAMP" ] && [ "$(sed -n 1p "$STAMP")" = "$choice" ] && \
    [ -x "$VENV/bin/python" ]; then
-    if [ "$(sed -n 2p "$STAMP")" = "$config" ]; then
+    case $stack in theano) package=theano ;; *) package=pytensor ;; esac
+    if ! "$VENV/bin/python" -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))' \
+            "$package" numpy PIL pytest 2>/dev/null; then
+        echo "Python $version ($shown) with the $title stack: $VENV/ lacks the stack or a package it needs (removed since?): installing them again"
+    elif [ "$(sed -n 2p "$STAMP")" = "$config" ]; then
         echo "Python $version ($shown) with the $title stack: $VENV/ is ready$kept"
         exit 0
+    else
+        echo "Python $version ($shown) with the $title stack: setup.cfg changed, updating $VENV/"
     fi
-    echo "Python $version ($shown) with the $title stack: setup.cfg changed, updating $VENV/"
 else
     if [ -d "$VENV" ]; then
         before=$(sed -n 1p "$STAMP" 2>/dev/null | cut -d' ' -f2,3)
