@@ -17,6 +17,14 @@ from .kernel import GRADIENTS
 SEED_LIMIT = 2 ** 32
 # the radii of analysis.py's contraction curves
 MAX_RADII = 1000
+# The deepest ScA the stacks compile: T.grad walks the fine-tuning graph
+# by recursion, and past a depth it exhausts Python's recursion limit
+# (RecursionError, after every layer was pre-trained). Measured with
+# 3-unit layers (fine-tuning, test and the top layer's pre-training
+# compiled and run): Theano-PyMC 1.1.2 on Python 3.11 compiles 100 layers
+# and fails at 110; PyTensor 3.3.7 on Python 3.13 compiles 150. One limit
+# for both, with a margin.
+MAX_HIDDEN_LAYERS = 80
 
 
 class ConfigError(ValueError):
@@ -149,6 +157,11 @@ def stacked_training(finetune_lr, pretraining_epochs, pretrain_lr,
         raise ConfigError('hidden_layers_sizes must be a non-empty list of '
                           'positive integers, got %r'
                           % (hidden_layers_sizes,))
+    if len(sizes) > MAX_HIDDEN_LAYERS:
+        raise ConfigError('hidden_layers_sizes has %d layers: the stack '
+                          'compiles at most %d (deeper, its gradient runs '
+                          'out of Python\'s recursion limit): give fewer'
+                          % (len(sizes), MAX_HIDDEN_LAYERS))
     nonnegative_int('pretraining_epochs', pretraining_epochs)
     positive_number('pretrain_lr', pretrain_lr)
     nonnegative_number('contraction_level', contraction_level)

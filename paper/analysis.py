@@ -275,6 +275,10 @@ def contraction_radii(X, train_x, n_radii, min_radius_factor,
 # below this, x0 + r u rounds to nearly x0 in float64 (pixels near 1), and
 # the ratio measures rounding, not the encoder
 MIN_RADIUS = 1e-9
+# two digits closer than this are copies (rounding leaves ~1e-7 of a
+# distance of 0); two that differ by one grey level (1/256) in one pixel
+# are farther
+SAME_DIGIT = 1e-3
 
 
 def check_radii(radii, scale, largest, min_radius_factor, max_radius_factor):
@@ -288,8 +292,9 @@ def check_radii(radii, scale, largest, min_radius_factor, max_radius_factor):
             'training digit, is below %g: %s' % (
                 min_radius_factor, scale, MIN_RADIUS,
                 'the test digits repeat training digits; use a dataset whose '
-                'test digits are not copies of training digits' if scale == 0
-                else 'give a larger --min-radius-factor'))
+                'test digits are not copies of training digits'
+                if scale < SAME_DIGIT else
+                'give a larger --min-radius-factor'))
     if radii[1] < MIN_RADIUS:
         raise ConfigError(
             'the radii of the contraction curves, up to max_radius_factor %g '
@@ -297,7 +302,7 @@ def check_radii(radii, scale, largest, min_radius_factor, max_radius_factor):
             'below %g: %s' % (
                 max_radius_factor, largest, MIN_RADIUS,
                 'the training digits are all the same; use a dataset of '
-                'different digits' if largest == 0 else
+                'different digits' if largest < SAME_DIGIT else
                 'give a larger --max-radius-factor'))
 
 
