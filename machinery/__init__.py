@@ -17,9 +17,12 @@ needed to understand the method, and nothing here shapes their code.
     shell         quoting a path for a command a user pastes back
     checks        the checks of every setting
     resources     what a run needs of the machine (memory), checked first
-    outputs       atomic writes, folder locks, free space
+    outputs       atomic writes, folder locks, free space, outputs staged
+                  and replaced together, no write through a link
     checkpoints   the checkpoint file and its cost history, read without
                   trusting them
+    npz_files     reading back an .npz file (a checkpoint, a model) with
+                  its cost bounded before any data is read
     mnist_data    getting MNIST into data/ (python -m machinery.mnist_data)
     mnist_file    reading and checking a dataset file
     mnist_idx     the IDX format of the original MNIST files

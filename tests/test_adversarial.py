@@ -227,7 +227,8 @@ def test_a_stopped_analysis_leaves_the_finished_report(tiny_mnist, tmp_path):
     folder = str(tmp_path / 'out')
     args = [sys.executable, 'paper/analysis.py', '--dataset', tiny_mnist,
             '--output-folder', folder, '--n-hidden', '8', '--n-examples',
-            '5', '--classifier-epochs', '1', '--batch-size', '20']
+            '5', '--classifier-epochs', '1', '--batch-size', '20',
+            '--classifier-batch-size', '20']
     r = subprocess.run(args + ['--epochs', '1'], cwd=REPO,
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
