@@ -29,10 +29,10 @@ calls that its loop makes at their moment::
    first epoch to train; else returns 0.
 4. ``guard``: the compiled step, wrapped: after each call it stops on a
    NaN or infinite cost (DivergenceError) and on SIGINT, SIGTERM or
-   SIGHUP. A signal stops the run within one minibatch: the parameters go back to
-   their values at the start of the epoch, the checkpoint of the epochs
-   done is on the disk, ``on_stop()`` runs, and TrainingInterrupted says
-   how far the run got. The epoch under way is trained again on resume,
+   SIGHUP. A signal stops the run within one minibatch: the parameters go
+   back to their values at the start of the epoch, the checkpoint of the
+   epochs done is on the disk, ``on_stop()`` runs, and TrainingInterrupted
+   says how far the run got. The epoch under way is trained again on resume,
    so the resumed run ends with the bits of an uninterrupted one.
 5. ``checkpoint``: the cost history and the checkpoint of the epochs done;
    a signal that came after the epoch's last minibatch (while its line or

@@ -38,7 +38,7 @@ def plant_link(folder, name, target):
     os.symlink(target, os.path.join(folder, name))
 
 
-# ---- 1. no write through a link ----------------------------------------------
+# ---- 1. no write through a link ---------------------------------------------
 
 def script_writing_to(folder, tiny_mnist):
     """Each script that writes, with ``folder`` as where it writes."""
@@ -133,7 +133,7 @@ def test_the_cost_history_is_never_written_through_a_swapped_in_link(
         assert f.read() == b'x' * 400
 
 
-# ---- 2. what we write, we can read -------------------------------------------
+# ---- 2. what we write, we can read ------------------------------------------
 
 def test_a_checkpoint_larger_than_any_fixed_cap_reads_back(tmp_path):
     """W of 784 x 64,000 (50 million values, above the old reader's fixed
@@ -173,7 +173,7 @@ def test_a_plain_run_never_replaces_a_checkpoint_it_cannot_read(
     assert sorted(os.listdir(folder)) == ['cae_checkpoint.npz']
 
 
-# ---- 3. finished work is never replaced silently -----------------------------
+# ---- 3. finished work is never replaced silently ----------------------------
 
 def wait_for(process, path, phrase, timeout=300):
     """Wait until the file ``path`` (the process's output) holds phrase."""
@@ -255,7 +255,7 @@ def test_a_stopped_analysis_leaves_the_finished_report(tiny_mnist, tmp_path):
     assert {n: digest(os.path.join(folder, n)) for n in finished} == before
 
 
-# ---- 4. every file read back is bounded before its data is read --------------
+# ---- 4. every file read back is bounded before its data is read -------------
 
 def npy_header(dtype, shape):
     buffer = io.BytesIO()
@@ -362,7 +362,7 @@ def test_a_model_whose_W_is_pickle_bytes_is_one_line(tiny_mnist, tmp_path):
                    '10 classes (W is not an .npy array)')
 
 
-# ---- 5. every stop signal is honoured ----------------------------------------
+# ---- 5. every stop signal is honoured ---------------------------------------
 
 @pytest.mark.parametrize('signum', [signal.SIGHUP, signal.SIGTERM])
 def test_sighup_stops_like_sigterm_with_a_resume_hint_that_works(
@@ -451,7 +451,7 @@ def test_a_signal_at_the_end_of_the_first_training_stops_the_analysis(
     assert not os.path.exists(tmp_path / 'analysis.json')
 
 
-# ---- 6. no traceback on what the checks accept -------------------------------
+# ---- 6. no traceback on what the checks accept ------------------------------
 
 def write_dataset(path, n_train=230, n_valid=60, n_test=60, repeat=False,
                   same=False):
@@ -533,7 +533,7 @@ def test_the_deepest_stack_allowed_compiles_and_trains(tiny_mnist):
     assert 'done: best validation error' in r.stdout
 
 
-# ---- 7. the environment ------------------------------------------------------
+# ---- 7. the environment -----------------------------------------------------
 
 def test_a_missing_compiler_is_one_line(tiny_mnist, tmp_path):
     flags = backend.STACK.flags_var
@@ -636,7 +636,7 @@ def test_make_repairs_a_venv_whose_stack_was_removed(tmp_path):
                            'import ' + backend.STACK.package]).returncode == 0
 
 
-# ---- 8. paths and flags ------------------------------------------------------
+# ---- 8. paths and flags -----------------------------------------------------
 
 @pytest.mark.parametrize('args, phrase', [
     (['cA.py', '--dataset', ''], 'the dataset path is empty'),
