@@ -183,8 +183,12 @@ class SafeRun(object):
                 'ca.params a name' % names)
         self.fingerprints['step'] = step.fingerprint
         if self.resume:
+            # the settings were checked by start(); the step is compared
+            # by _restore_from, which says what an edit changed
+            settings = dict(self.fingerprints)
+            del settings['step']
             self._restore_from(checkpoints.read_checkpoint(
-                self.path, self.fingerprints,
+                self.path, settings,
                 {p.name: p.get_value(borrow=True).shape
                  for p in self.params}))
         self._at_epoch_start = [p.get_value() for p in self.params]

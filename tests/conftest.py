@@ -91,6 +91,18 @@ def run_script(args, cwd=None, **kwargs):
     return r
 
 
+def saved_checkpoint(path):
+    """A checkpoint the tests' own runs wrote, with its parameters (the
+    shapes from its own headers, which a run never trusts:
+    checkpoints.read_checkpoint takes them from the model)."""
+    from machinery import checkpoints, npz_files
+    with npz_files.NpzReader(path) as npz:
+        shapes = {name: npz.shape(checkpoints.PARAM_PREFIX + name)
+                  for name in npz.texts('param_names',
+                                        checkpoints.MAX_PARAMS)}
+    return checkpoints.read_checkpoint(path, None, shapes)
+
+
 def one_error_line(r, *phrases):
     """A user's mistake, as every script reports it: exit 2, one line
     that starts with ``error:`` and holds each phrase, no traceback."""

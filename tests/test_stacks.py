@@ -15,8 +15,7 @@ import sys
 import numpy
 import pytest
 
-from machinery.checkpoints import read_checkpoint
-from conftest import REPO, sigmoid
+from conftest import REPO, saved_checkpoint, sigmoid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), 'tools'))
@@ -123,8 +122,8 @@ def test_a_checkpoint_from_one_stack_resumes_on_another(tiny_mnist,
                             json.dumps(dict(settings, **extra)), folder],
                            cwd=REPO, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
-    expected = read_checkpoint(os.path.join(whole, 'cae_checkpoint.npz'))
-    got = read_checkpoint(os.path.join(parts, 'cae_checkpoint.npz'))
+    expected = saved_checkpoint(os.path.join(whole, 'cae_checkpoint.npz'))
+    got = saved_checkpoint(os.path.join(parts, 'cae_checkpoint.npz'))
     assert got['epoch'] == 2
     numpy.testing.assert_allclose(
         numpy.load(os.path.join(parts, 'cae_costs.npy')),
