@@ -232,9 +232,8 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
 
 def train_with_early_stopping(datasets, learning_rate, n_epochs, batch_size,
                               save_path, log, model_path=None):
-    """The loop of sgd_optimization_mnist, once its folder is held: each
-    new best model is written to save_path (None: nowhere), which becomes
-    model_path when the run ends."""
+    """The loop of sgd_optimization_mnist: each new best model goes to
+    save_path (None: nowhere), which becomes model_path at the end."""
     (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = datasets
     checks.batch_fits(batch_size, train_x.get_value(borrow=True).shape[0])
 
@@ -244,12 +243,9 @@ def train_with_early_stopping(datasets, learning_rate, n_epochs, batch_size,
     n_train_batches, n_valid_batches, n_test_batches = (
         n_batches(data_x) for data_x in (train_x, valid_x, test_x))
 
-    index = T.lscalar('index')
-    x = T.matrix('x')
-    y = T.ivector('y')
-    classifier = LogisticRegression(
-        input=x, n_in=train_x.get_value(borrow=True).shape[1],
-        n_out=N_CLASSES)
+    index, x, y = T.lscalar('index'), T.matrix('x'), T.ivector('y')
+    n_in = train_x.get_value(borrow=True).shape[1]
+    classifier = LogisticRegression(input=x, n_in=n_in, n_out=N_CLASSES)
     cost = classifier.negative_log_likelihood(y)
 
     def minibatch(data, i):

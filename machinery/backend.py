@@ -273,11 +273,6 @@ def compile_failure(error):
     BLAS flag that does not work, a compile directory that cannot be
     made), or None when ``error`` is something else."""
     text = str(error)
-    if isinstance(error, FileNotFoundError) and error.filename and \
-            error.filename == getattr(theano.config, 'cxx', None):
-        return ('the C++ compiler %s that %s compiles with (cxx) does not '
-                'exist: install g++, or set cxx in %s to a compiler that '
-                'exists' % (error.filename, NAME, STACK.flags_var))
     if 'compiledir' in text and ('Unable to create' in text or
                                  'not writable' in text or
                                  'permissions' in text):

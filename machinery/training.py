@@ -232,28 +232,39 @@ class SafeRun(object):
                     self.epochs_done + 1, batch_index + 1),
                 '--learning-rate', self.settings['learning_rate'],
                 '; the last checkpoint, if any, is intact')
-            if self._signals is not None and \
-                    self._signals.signum is not None:
-                self._stop(batch_index, on_stop)
+            if self._signalled:
+                self._stop(batch_index)
             return costs
         return guarded
 
-    def _stop(self, batch_index, on_stop):
+    @property
+    def _signalled(self):
+        """A stop signal came while training."""
+        return self._signals is not None and self._signals.signum is not None
+
+    def _stop(self, batch_index):
         signals = self._signals
         self._let_signals_through()
         for param, value in zip(self.params, self._at_epoch_start):
             param.set_value(value)
         self.minibatches_trained -= batch_index + 1  # trained again later
         self.checkpoint(self.epochs_done)
-        wrote = on_stop() if on_stop else ''
-        raise checkpoints.TrainingInterrupted(
-            '%s: stopped in epoch %d/%d after minibatch %d/%d; checkpoint %s '
-            'holds the %d epoch%s done (the epoch under way trains again on '
-            'resume)%s' % (signals.name, self.epochs_done + 1,
-                           self.settings['training_epochs'], batch_index + 1,
-                           self.costs.shape[1], self.path, self.epochs_done,
-                           '' if self.epochs_done == 1 else 's',
-                           ', ' + wrote if wrote else ''),
+        raise self._interrupted(
+            signals, 'in epoch %d/%d after minibatch %d/%d' % (
+                self.epochs_done + 1, self.settings['training_epochs'],
+                batch_index + 1, self.costs.shape[1]),
+            ' (the epoch under way trains again on resume)')
+
+    def _interrupted(self, signals, where, note):
+        """The TrainingInterrupted of a stop signal: where the run stopped,
+        the checkpoint of the epochs done, what on_stop() wrote."""
+        wrote = self._on_stop() if self._on_stop else ''
+        done = self.epochs_done
+        return checkpoints.TrainingInterrupted(
+            '%s: stopped %s; checkpoint %s holds the %d epoch%s done%s%s' % (
+                signals.name, where, self.path, done,
+                '' if done == 1 else 's', note,
+                ', ' + wrote if wrote else ''),
             signals.signum)
 
     def checkpoint(self, epochs_done):
@@ -268,24 +279,16 @@ class SafeRun(object):
         self.epochs_done = epochs_done
         if epochs_done < self.settings['training_epochs']:
             self._at_epoch_start = [p.get_value() for p in self.params]
-        if self._signals is not None and self._signals.signum is not None:
+        if self._signalled:
             # it came after the epoch's last minibatch (while its line or
             # this checkpoint was written): stop here, nothing to redo
-            self._stopped_after_epoch()
-
-    def _stopped_after_epoch(self):
-        signals = self._signals
-        self._let_signals_through()
-        wrote = self._on_stop() if self._on_stop else ''
-        n_epochs = self.settings['training_epochs']
-        raise checkpoints.TrainingInterrupted(
-            '%s: stopped after epoch %d/%d; checkpoint %s holds the %d '
-            'epoch%s done%s%s' % (
-                signals.name, self.epochs_done, n_epochs, self.path,
-                self.epochs_done, '' if self.epochs_done == 1 else 's',
-                ' (training is finished)' if self.epochs_done >= n_epochs
-                else '', ', ' + wrote if wrote else ''),
-            signals.signum)
+            signals = self._signals
+            self._let_signals_through()
+            n_epochs = self.settings['training_epochs']
+            raise self._interrupted(
+                signals, 'after epoch %d/%d' % (epochs_done, n_epochs),
+                ' (training is finished)' if epochs_done >= n_epochs
+                else '')
 
     @property
     def epochs_trained(self):

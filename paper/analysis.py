@@ -176,21 +176,13 @@ def run_analysis(training_epochs=20, n_examples=500,
                                         log))
         raw_pixels = classify('the raw pixels', datasets, None,
                               train_x.shape[1], classifier, log)
-        paths = {name: folder.path(file_name)
-                 for name, file_name in FIGURES.items()}
-        json_path = folder.path(JSON_NAME)
-        # an earlier analysis's files are replaced together, at the end
-        with outputs.Staged(list(paths.values()) + [json_path]) as stage:
-            report = write_report(stage, json_path, {
-                'settings': settings,
-                'n_train': len(train_x), 'n_test': len(test_x),
-                'typical_distances': distances,
-                'radii': radii,
-                'models': models,
-                'raw_pixels': raw_pixels,
-                'figures': write_figures(stage, paths, radii, distances,
-                                         models, log),
-                'total_time_s': time.perf_counter() - start}, log)
+        report = write_outputs(folder, {
+            'settings': settings,
+            'n_train': len(train_x), 'n_test': len(test_x),
+            'typical_distances': distances,
+            'radii': radii,
+            'models': models,
+            'raw_pixels': raw_pixels}, start, log)
     print_summary(report, log)
     return report
 
@@ -398,6 +390,22 @@ def classify(what, datasets, encode, n_features, classifier, log):
            time.perf_counter() - start))
     return {'classifier_valid_error': valid_error,
             'classifier_test_error': test_error}
+
+
+def write_outputs(folder, report, start, log):
+    """The figures and analysis.json of ``report`` in the output folder
+    (outputs.OutputFolder), which replace an earlier analysis's together,
+    at the end; the total time counts from ``start``. Returns what was
+    written to analysis.json."""
+    paths = {name: folder.path(file_name)
+             for name, file_name in FIGURES.items()}
+    json_path = folder.path(JSON_NAME)
+    with outputs.Staged(list(paths.values()) + [json_path]) as stage:
+        report['figures'] = write_figures(
+            stage, paths, report['radii'], report['typical_distances'],
+            report['models'], log)
+        report['total_time_s'] = time.perf_counter() - start
+        return write_report(stage, json_path, report, log)
 
 
 def write_figures(stage, paths, radii, distances, models, log):
