@@ -3,15 +3,16 @@
 #   make test   run the test suite
 # Both pick a Python and its stack (Python 3.9-3.11: Theano-PyMC; 3.12 and
 # newer: PyTensor; `make PYTHON=/path/to/python ...` chooses), keep .venv/
-# set up with the stack pinned in setup.cfg (tools/venv.sh), link OpenBLAS
-# where the mkl wheel cannot be had, and get the real MNIST into data/.
+# set up with this checkout installed in editable mode and the stack pinned
+# in setup.cfg (tools/venv.sh), link OpenBLAS where the mkl wheel cannot be
+# had, and get the real MNIST into data/.
 
 PYTHON ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 DATASET := data/mnist.pkl.gz
 
-.PHONY: run test test-fast analysis scA venv blas data bench bench-peer \
+.PHONY: run test test-fast notebook analysis scA venv blas data bench bench-peer \
 	bench-stacks bench-pytensor clean
 
 run: venv blas $(DATASET)
@@ -23,6 +24,14 @@ test: venv blas $(DATASET)
 # the tests that take seconds, for an edit-test loop
 test-fast: venv blas $(DATASET)
 	$(PY) -m pytest -m 'not slow'
+
+# The learner's notebook in JupyterLab, with this environment's kernel
+# (installs JupyterLab into .venv/ the first time); JUPYTER_ARGS adds
+# options, such as --no-browser on a machine without one
+notebook: venv blas $(DATASET)
+	@$(PY) -c 'import jupyterlab' 2>/dev/null || \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,notebook]'
+	$(PY) -m jupyter lab cA_notebook.ipynb $(JUPYTER_ARGS)
 
 # The paper's analyses (paper/analysis.py): trains a CAE and a plain
 # auto-encoder, then writes the figures and cA_plots/analysis.json

@@ -19,11 +19,15 @@ Run it (on the real MNIST, fetched into data/ when missing):
     make run                          # sets up .venv/ and the data, trains
     .venv/bin/python cA.py --help     # the hyperparameters and defaults
     .venv/bin/python cA.py --epochs 5 --contraction-level 0.3
+    python -m cA                      # where `pip install <checkout>` put it
 
-Each epoch prints its mean reconstruction cost and mean Jacobian norm; the
+Each epoch prints the epoch's mean reconstruction cost (eq. 4) and its
+jacobian_norm, the mean over minibatches of sqrt(L_jacob), L_jacob being
+the minibatch's mean ||J(x)||_F^2 (eq. 5), as the original printed; the
 first 100 filters go to cA_plots/cae_filters.png. Use the class from
-another script; in a stacked model it shares W and b with an MLP layer
-(ScA.py):
+another script, in any folder, after `import theano` or before it (make
+installs the checkout into .venv/); in a stacked model it shares W and b
+with an MLP layer (ScA.py):
 
     from cA import cA
     ca = cA(numpy_rng, input=layer_output, n_visible=500, n_hidden=500,
@@ -126,7 +130,9 @@ class cA(object):
         self.params = [self.W, self.b, self.b_prime]
 
     def get_hidden_values(self, input):
-        """h, eq. (1): (batch, n_hidden)."""
+        """h, eq. (1): (batch, n_hidden). Its slope h (1 - h) is in eqs.
+        (2) and (5): another activation here changes get_jacobian and
+        get_jacobian_norm too."""
         return sigmoid(T.dot(input, self.W) + self.b)
 
     def get_jacobian(self, hidden, W):

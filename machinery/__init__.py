@@ -5,8 +5,12 @@ utils.py, ScA.py) are the tutorial, and paper/ the paper's experiments:
 read them first. They import what they need from here; nothing here is
 needed to understand the method, and nothing here shapes their code.
 
-    backend       which stack runs the code (Theano-PyMC or PyTensor), its
-                  flags, and the names the scripts import (theano, T, ...)
+    stack         which stack runs the code (Theano-PyMC or PyTensor) and
+                  its flags, decided before it is imported
+    stack_hook    those flags for a program that imports the stack before
+                  any module of ours (an installed copy's .pth file)
+    backend       the stack, imported with those flags, and the names the
+                  scripts import (theano, T, ...)
     kernel/       the training step of the stock cA as one compiled Op, and
                   the check that lets it take over from the class's graph
     training      the safety of cA.test_cA's run (one run per output
@@ -23,7 +27,8 @@ needed to understand the method, and nothing here shapes their code.
                   trusting them
     npz_files     reading back an .npz file (a checkpoint, a model) with
                   its cost bounded before any data is read
-    mnist_data    getting MNIST into data/ (python -m machinery.mnist_data)
+    mnist_data    getting MNIST into data/, or an installed copy's folder
+                  (python -m machinery.mnist_data)
     mnist_file    reading and checking a dataset file
     mnist_idx     the IDX format of the original MNIST files
     array_pickle  the restricted unpickler: arrays only, no code
@@ -45,4 +50,6 @@ def start_script(path):
     if {'-h', '--help'} & set(sys.argv[1:]) and \
             os.path.basename(path) != 'mnist_data.py':
         from . import commands
-        sys.exit(commands.help_from_source(path))
+        code = commands.help_from_source(path)
+        if code is not None:
+            sys.exit(code)

@@ -45,7 +45,7 @@ USER_ERRORS = (checks.ConfigError, mnist_file.DatasetError,
 
 HELP = {
     'dataset': 'the mnist.pkl.gz file; fetched when missing (default: '
-               'data/mnist.pkl.gz)',
+               '%s)' % mnist_file.SHOWN_PATH.replace('%', '%%'),
     'seed': 'seed of the RandomState that draws the initial weights, 0 to '
             '%d (default: %%(default)s)' % (checks.SEED_LIMIT - 1),
     'batch_size': 'examples per minibatch (default: %(default)s)',
@@ -161,8 +161,14 @@ def shortest_path(path):
 def rerun_command(parser, args, *extra):
     """The command that runs this script again with the same arguments
     (those that differ from their defaults) plus ``extra`` flags; it works
-    when pasted into the same shell."""
-    words = [python_command(), shortest_path(sys.argv[0])] + list(extra)
+    when pasted into the same shell: the same interpreter, the script the
+    same way (``-m cA`` for ``python -m cA``), and a PYTHONPATH this run
+    had, which may have been a prefix of its command rather than the
+    shell's own."""
+    main_spec = getattr(sys.modules.get('__main__'), '__spec__', None)
+    script = ['-m', main_spec.name] if main_spec is not None else \
+        [shortest_path(sys.argv[0])]
+    words = [python_command()] + script + list(extra)
     defaults = parser.get_default('_defaults')
     for action in parser._actions:
         if not action.option_strings or action.dest not in args:
@@ -178,7 +184,9 @@ def rerun_command(parser, args, *extra):
             words += [flag] + [str(v) for v in value]
         else:
             words += [flag, str(value)]
-    return ' '.join(shell_quote(w) for w in words)
+    prefix = 'PYTHONPATH=%s ' % shell_quote(os.environ['PYTHONPATH']) \
+        if os.environ.get('PYTHONPATH') else ''
+    return prefix + ' '.join(shell_quote(w) for w in words)
 
 
 def main(function, parser, argv=None, resume_flag=None):

@@ -263,7 +263,10 @@ def help_from_source(script):
     """Print the --help of the script at path ``script``, with the
     defaults read from its source (cli.defaults_in_source): the same text
     as its parser built from the loaded functions, without loading the
-    stack. Returns the exit code, 0."""
+    stack. Returns the exit code, 0; None for a script of another name (a
+    renamed copy), whose --help its own parser answers once loaded."""
+    if os.path.basename(script) not in PARSERS:
+        return None
     make_parser, names = PARSERS[os.path.basename(script)]
     # 'name', or 'path:name' for a function of another script (the path
     # relative to this one's folder)

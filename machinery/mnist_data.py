@@ -3,9 +3,10 @@ line.
 
     python -m machinery.mnist_data [PATH] [--force]
 
-downloads MNIST to PATH (default: data/mnist.pkl.gz beside this file) when
-it is missing (or always, with --force), checks it and prints one summary
-line. A user's mistake or a failed download prints one ``error: ...``
+downloads MNIST to PATH when it is missing (or always, with --force),
+checks it and prints one summary line. The default, mnist_file.DEFAULT_PATH,
+is data/mnist.pkl.gz in a checkout and a folder of the user's in an
+installed copy (mnist_file.default_path says which). A user's mistake or a failed download prints one ``error: ...``
 line and exits with status 2; Ctrl-C exits with 130, leaving nothing.
 
 ``fetch_mnist(path)`` tries its sources in order and keeps the first that
@@ -53,8 +54,8 @@ if __name__ == '__main__':
 from . import cli
 from . import outputs
 from .mnist_file import (  # re-exported: other scripts use mnist_data.X
-    DEFAULT_PATH, N_PIXELS, SET_NAMES, DatasetError, check_datasets,
-    read_checked, read_mnist, write_mnist)
+    DEFAULT_PATH, SHOWN_PATH, N_PIXELS, SET_NAMES, DatasetError,
+    check_datasets, read_checked, read_mnist, write_mnist)
 from .mnist_idx import RAW_FILES, RAW_SHA256, idx_to_datasets, verify
 
 PICKLE_URL = 'http://www.iro.umontreal.ca/~lisa/deep/data/mnist/mnist.pkl.gz'
@@ -454,7 +455,8 @@ def main(argv=None):
                    'it is missing, check it and print its sizes.')
     parser.prog = 'python -m machinery.mnist_data'
     parser.add_argument('path', nargs='?', default=DEFAULT_PATH,
-                        help='where the dataset lives (default: %(default)s)')
+                        help='where the dataset lives (default: %s)'
+                        % SHOWN_PATH.replace('%', '%%'))
     parser.add_argument('--force', action='store_true',
                         help='download again even if the file exists (the '
                              'old file is kept if the download fails)')

@@ -41,10 +41,34 @@ from . import array_pickle
 from .outputs import atomic_write, special_kind
 from .shell import shell_quote
 
-# data/ at the top of the repository, beside the tutorial scripts
-DEFAULT_PATH = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data',
-    'mnist.pkl.gz')
+# Where the dataset lives unless --dataset says otherwise. A checkout (or
+# make's editable install of one) keeps it in data/ beside the tutorial
+# scripts; an installed copy (pip install) in a folder of the user's:
+# $CA_DATA_DIR when set, else $XDG_DATA_HOME/theano-contractive-autoencoder
+# (~/.local/share/theano-contractive-autoencoder by default).
+DATA_DIR_VAR = 'CA_DATA_DIR'
+_TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IN_CHECKOUT = all(os.path.isfile(os.path.join(_TOP, name))
+                  for name in ('setup.cfg', 'cA.py'))
+
+
+def default_path(environ=os.environ):
+    """(path of the dataset when none is given, the same path as --help
+    shows it)."""
+    if environ.get(DATA_DIR_VAR):
+        path = os.path.join(os.path.abspath(os.path.expanduser(
+            environ[DATA_DIR_VAR])), 'mnist.pkl.gz')
+        return path, path
+    if IN_CHECKOUT:
+        return os.path.join(_TOP, 'data', 'mnist.pkl.gz'), 'data/mnist.pkl.gz'
+    folder = os.path.join(
+        environ.get('XDG_DATA_HOME') or os.path.join('~', '.local', 'share'),
+        'theano-contractive-autoencoder')
+    return (os.path.join(os.path.expanduser(folder), 'mnist.pkl.gz'),
+            os.path.join(folder, 'mnist.pkl.gz'))
+
+
+DEFAULT_PATH, SHOWN_PATH = default_path()
 
 N_PIXELS = 784
 SET_NAMES = ('train', 'valid', 'test')
@@ -165,8 +189,8 @@ def _open(path, name, fix):
     try:
         f = open(path, 'rb')
     except FileNotFoundError:
-        make = (' (or `make data`)' if os.path.abspath(path) == DEFAULT_PATH
-                else '')
+        make = (' (or `make data`)' if IN_CHECKOUT and
+                os.path.abspath(path) == DEFAULT_PATH else '')
         raise DatasetMissingError(
             f'{name} does not exist: run `{download_command(path)}` to '
             f'download MNIST{make}, or put mnist.pkl.gz there by hand'

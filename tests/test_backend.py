@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from machinery import backend
+from machinery import stack as stack_choice
 from conftest import run_script
 
 STACK = backend.STACK
@@ -20,7 +21,7 @@ def clean_environ(tmp_path, **env):
     """os.environ without any stack's flags or rc files, plus env."""
     environ = {k: v for k, v in os.environ.items()
                if k not in ('THEANO_FLAGS', 'THEANORC', 'PYTENSOR_FLAGS',
-                            'PYTENSORRC', backend.ENV_VAR)}
+                            'PYTENSORRC', stack_choice.ENV_VAR)}
     environ['THEANORC'] = str(tmp_path / 'no-such-theanorc')
     environ['PYTENSORRC'] = str(tmp_path / 'no-such-pytensorrc')
     environ.update(env)
@@ -38,7 +39,7 @@ def flags_after_import(tmp_path, **env):
 def test_adds_ldflags_and_keeps_the_users_other_flags(tmp_path):
     flags = flags_after_import(tmp_path, **{FLAGS: 'floatX=float32'})
     assert flags == ('floatX=float32,blas__ldflags=%s,allow_gc=False%s'
-                     % (backend.default_ldflags(), OWN))
+                     % (stack_choice.default_ldflags(), OWN))
 
 
 def test_users_ldflags_win(tmp_path):
@@ -59,7 +60,7 @@ def test_users_rc_file_wins(tmp_path):
 def test_users_allow_gc_wins(tmp_path):
     flags = flags_after_import(tmp_path, **{FLAGS: 'allow_gc=True'})
     assert flags == ('allow_gc=True,blas__ldflags=%s%s'
-                     % (backend.default_ldflags(), OWN))
+                     % (stack_choice.default_ldflags(), OWN))
 
 
 def test_the_flags_reach_the_stack(tmp_path):
@@ -79,7 +80,7 @@ def test_openblas_is_chosen_exactly_when_gcc_can_link_it(tmp_path):
     links = subprocess.run(['gcc', str(source), '-lopenblas', '-o',
                             str(tmp_path / 'a.out')],
                            capture_output=True).returncode == 0
-    assert backend.openblas_ldflags() == ('-lopenblas' if links else '')
+    assert stack_choice.openblas_ldflags() == ('-lopenblas' if links else '')
 
 
 @pytest.mark.parametrize('flags, expected', [
@@ -87,24 +88,24 @@ def test_openblas_is_chosen_exactly_when_gcc_can_link_it(tmp_path):
     ('device=cpu,blas__ldflags=-lblas', True)])
 def test_user_sets_reads_the_flags_variable(tmp_path, flags, expected):
     env = {FLAGS: flags, STACK.rc_var: str(tmp_path / 'none')}
-    assert backend.user_sets(STACK, env, 'blas__ldflags') is expected
+    assert stack_choice.user_sets(STACK, env, 'blas__ldflags') is expected
 
 
 def test_each_stack_reads_only_its_own_variable(tmp_path):
-    theano, pytensor = backend.STACKS['theano'], backend.STACKS['pytensor']
+    theano, pytensor = stack_choice.STACKS['theano'], stack_choice.STACKS['pytensor']
     env = {'THEANO_FLAGS': 'allow_gc=True',
            'THEANORC': str(tmp_path / 'none'),
            'PYTENSORRC': str(tmp_path / 'none')}
-    assert backend.user_sets(theano, env, 'allow_gc')
-    assert not backend.user_sets(pytensor, env, 'allow_gc')
+    assert stack_choice.user_sets(theano, env, 'allow_gc')
+    assert not stack_choice.user_sets(pytensor, env, 'allow_gc')
 
 
 def test_mkl_flags_name_the_wheels_library_with_an_rpath(tmp_path):
-    assert backend.mkl_ldflags(str(tmp_path)) == ''
+    assert stack_choice.mkl_ldflags(str(tmp_path)) == ''
     (tmp_path / 'lib').mkdir()
     (tmp_path / 'lib' / 'libmkl_rt.so.3').write_bytes(b'')
     lib = str(tmp_path / 'lib')
-    flags = backend.mkl_ldflags(str(tmp_path))
+    flags = stack_choice.mkl_ldflags(str(tmp_path))
     assert flags == '-L%s -l:libmkl_rt.so.3 -Xlinker -rpath=%s' % (lib, lib)
     # the stacks accept only tokens that start with '-', and the flags
     # variables split on commas
@@ -130,7 +131,7 @@ def test_the_stack_links_the_chosen_blas_and_computes_a_gemm_right():
     r = run_script(['-c', code])
     assert r.returncode == 0, r.stderr
     ldflags, loaded = r.stdout.split('\n')[:2]
-    assert ldflags == backend.default_ldflags()
+    assert ldflags == stack_choice.default_ldflags()
     if 'mkl' in ldflags:
         assert loaded == 'mkl'
     elif ldflags == '-lopenblas':
@@ -147,7 +148,7 @@ def test_CA_BACKEND_picks_an_installed_stack(tmp_path):
 def test_CA_BACKEND_that_cannot_be_used_is_one_error_line(tmp_path, value,
                                                           says):
     if value == 'missing':
-        others = [key for key, stack in backend.STACKS.items()
+        others = [key for key, stack in stack_choice.STACKS.items()
                   if not stack.installed()]
         if not others:
             pytest.skip('both stacks are installed here')

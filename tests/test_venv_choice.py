@@ -129,7 +129,8 @@ def test_no_python_at_all_says_what_to_install(tmp_path):
 
 def made_with(venv, python):
     """A .venv/ that python made, ready as venv.sh leaves one: its stamp
-    (the choice, then setup.cfg's checksum) and a bin/python."""
+    (the choice, then the checksum of the install's files) and a
+    bin/python."""
     out = subprocess.run(
         [python, '-c', 'import sys; v = sys.version_info; print("%d.%d.%d '
          '%s" % (v[0], v[1], v[2], sys.executable))'],
@@ -141,13 +142,18 @@ def made_with(venv, python):
     # an interpreter that finds the packages venv.sh looks for (empty
     # stand-ins: nothing here imports them)
     stand_ins = venv / 'stand-ins'
-    for package in ('theano', 'pytensor', 'numpy', 'PIL', 'pytest'):
+    for package in ('theano', 'pytensor', 'numpy', 'PIL', 'pytest',
+                    'nbclient', 'machinery'):
         (stand_ins / package).mkdir(parents=True)
         (stand_ins / package / '__init__.py').write_text('')
+    (stand_ins / 'machinery' / 'stack_hook.py').write_text('')
+    (stand_ins / 'cA.py').write_text('')
     (venv / 'bin' / 'python').write_text(
         '#!/bin/sh\nPYTHONPATH=%s exec %s "$@"\n' % (stand_ins, python))
     (venv / 'bin' / 'python').chmod(0o755)
-    checksum = subprocess.run('cksum < setup.cfg', shell=True, cwd=REPO,
+    checksum = subprocess.run('cat setup.cfg pyproject.toml '
+                              'tools/build_backend.py | cksum', shell=True,
+                              cwd=REPO,
                               capture_output=True, text=True).stdout.strip()
     (venv / '.stack').write_text('%s %s %s\n%s\n' % (executable, version,
                                                      stack, checksum))

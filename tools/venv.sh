@@ -14,9 +14,11 @@
 # shims refuse to run a version it has not selected).
 #
 # It prints one line saying which Python and which stack, rebuilds .venv/
-# when PYTHON names another (saying what it replaces), and reinstalls when
-# setup.cfg changed. Setting up holds a lock ($VENV.lock, with flock): a
-# second make in the same folder says that it waits, then finds .venv/
+# when PYTHON names another (saying what it replaces), and installs this
+# checkout into it in editable mode (pip install -e ".[test]": the modules,
+# the stack, the test tools), again when setup.cfg, pyproject.toml or
+# tools/build_backend.py changed. Setting up holds a lock ($VENV.lock, with
+# flock): a second make in the same folder says that it waits, then finds .venv/
 # ready; nothing deletes an environment another make is building. A missing
 # or unusable interpreter gets one `error:` line saying what to install,
 # and exit code 2.
@@ -181,18 +183,18 @@ if [ -n "$which_only" ]; then
     echo "$choice"
     exit 0
 fi
-config=$(cksum < setup.cfg)
+config=$(cat setup.cfg pyproject.toml tools/build_backend.py | cksum)
 if [ -f "$STAMP" ] && [ "$(sed -n 1p "$STAMP")" = "$choice" ] && \
    [ -x "$VENV/bin/python" ]; then
     case $stack in theano) package=theano ;; *) package=pytensor ;; esac
-    if ! "$VENV/bin/python" -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))' \
-            "$package" numpy PIL pytest 2>/dev/null; then
+    if ! (cd / && "$VENV/bin/python" -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))' \
+            "$package" numpy PIL pytest nbclient cA machinery.stack_hook) 2>/dev/null; then
         echo "Python $version ($shown) with the $title stack: $VENV/ lacks the stack or a package it needs (removed since?): installing them again"
     elif [ "$(sed -n 2p "$STAMP")" = "$config" ]; then
         echo "Python $version ($shown) with the $title stack: $VENV/ is ready$kept"
         exit 0
     else
-        echo "Python $version ($shown) with the $title stack: setup.cfg changed, updating $VENV/"
+        echo "Python $version ($shown) with the $title stack: setup.cfg or pyproject.toml changed, updating $VENV/"
     fi
 else
     if [ -d "$VENV" ]; then
@@ -205,15 +207,10 @@ else
     "$python" -m venv "$VENV" || fail "could not create $VENV/ with $python"
 fi
 rm -f "$STAMP"
-"$VENV/bin/python" - "$stack" > "$VENV/requirements.txt" <<'EOF' || fail "could not read setup.cfg"
-import configparser, sys
-c = configparser.ConfigParser()
-c.read('setup.cfg')
-extras = c['options.extras_require']
-print(c['options']['install_requires'] + extras[sys.argv[1]] + extras['test'])
-EOF
+# this checkout, editable: its modules import from any folder, and its
+# .pth file configures the stack for a program that imports it first
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r "$VENV/requirements.txt" || \
-    fail "pip could not install the $title stack into $VENV/ (see pip's message above); run make again once it is fixed"
+    -e ".[test]" || \
+    fail "pip could not install this checkout and the $title stack into $VENV/ (see pip's message above); run make again once it is fixed"
 printf '%s\n%s\n' "$choice" "$config" > "$STAMP"
 echo "$VENV/ is ready: $("$VENV/bin/python" -c 'from machinery import backend; print(backend.NAME)' 2>/dev/null || echo "$title")"
