@@ -44,10 +44,27 @@ def execute(notebook, timeout=600):
                 del os.environ['JUPYTER_PATH']
             else:
                 os.environ['JUPYTER_PATH'] = old
+    for cell in notebook.cells:
+        if cell.cell_type == 'code':
+            cell.outputs = coalesced(cell.outputs)
     # the file names the kernel every Jupyter has, not this one's
     notebook.metadata['kernelspec'] = {
         'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
     return notebook
+
+
+def coalesced(outputs):
+    """The outputs with consecutive prints to the same stream joined: how
+    the kernel split them depends on timing, and the file should not."""
+    joined = []
+    for output in outputs:
+        if output.output_type == 'stream' and joined and \
+                joined[-1].output_type == 'stream' and \
+                joined[-1].name == output.name:
+            joined[-1].text += output.text
+        else:
+            joined.append(output)
+    return joined
 
 
 def main():
