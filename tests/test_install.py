@@ -154,8 +154,8 @@ def test_the_data_command_shows_the_default_the_scripts_show():
 def installed(tmp_path_factory):
     """A new virtual environment with this checkout's wheel installed
     (pip's own build, through pyproject.toml) and, for its dependencies,
-    this environment's packages on its path: the stack is not downloaded
-    again. Returns its python."""
+    this environment's packages and libraries on its path: the stack is
+    not downloaded again. Returns its python."""
     top = tmp_path_factory.mktemp('installed')
     # pip builds in the source folder: a copy, so that the checkout
     # gains no build/ folder
@@ -178,6 +178,12 @@ def installed(tmp_path_factory):
                           check=True).stdout.strip()
     with open(os.path.join(site, 'dependencies.pth'), 'w') as f:
         f.write(sysconfig.get_paths()['purelib'] + '\n')
+    # the mkl wheel's libraries, where pip would have put them (prefix/lib,
+    # where machinery/stack.py looks): links to this environment's
+    lib = os.path.join(sys.prefix, 'lib')
+    for name in os.listdir(lib):
+        if name.startswith('lib') and '.so' in name:
+            os.symlink(os.path.join(lib, name), str(venv / 'lib' / name))
     wheel, = wheels.iterdir()
     r = subprocess.run([sys.executable, '-m', 'pip', '--python', python,
                         'install', '--no-deps', '--no-index', '--quiet',
