@@ -39,6 +39,7 @@ import re
 import shutil
 import sys
 
+from . import stack_hook
 from .stack import (BackendError, check_thread_setting, choose_stack,
                     configure, drop_gpu_device)
 
@@ -162,6 +163,9 @@ def _lock_timeout_seconds():
 
 
 def _start():
+    # the stack is configured below: an installed copy's hook steps aside
+    # (even choose_stack's look for the packages would set it off)
+    stack_hook.uninstall()
     try:
         check_thread_setting()
         stack = choose_stack()

@@ -8,8 +8,9 @@ settings than ``python cA.py`` does. So an installed copy of the tutorial
 (``pip install``, or ``make``'s editable install into .venv/) carries a
 ``.pth`` file in site-packages whose one line calls ``install()`` as
 Python starts. ``install`` only puts a finder in front of ``sys.meta_path``;
-the first time ``theano`` or ``pytensor`` is imported, the finder gives
-that stack the flags of stack.configure (the user's own settings still
+the first time the import system looks for ``theano`` or ``pytensor`` (an
+import, or importlib.util.find_spec), the finder gives that stack the
+flags of stack.configure (the user's own settings still
 win), steps aside and lets the import go on as usual. A program that never
 imports a stack pays one finder lookup per import and nothing else.
 """

@@ -11,6 +11,8 @@ import sysconfig
 import numpy
 import pytest
 
+from machinery import backend
+from machinery import stack, stack_hook
 from conftest import REPO, one_error_line, reference_costs
 
 # Python started as a user would: no PYTHONPATH, no pytest's sys.path, and
@@ -20,9 +22,12 @@ CLEAN_ENV = {k: v for k, v in os.environ.items()
                           'THEANO_FLAGS', 'PYTENSOR_FLAGS')}
 
 
-def stack_package():
-    """'theano' or 'pytensor': what this environment's stack is called."""
-    return 'theano' if sys.version_info < (3, 12) else 'pytensor'
+def site_packages(python):
+    """Where ``python`` installs packages."""
+    return subprocess.run([python, '-c', 'import sysconfig; print('
+                           'sysconfig.get_paths()["purelib"])'],
+                          capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 # A learner's script, as the Theano tutorials begin: the stack first, under
@@ -55,7 +60,7 @@ OURS_FIRST = 'from cA import cA\n' + LEARNER
 def run_learner(python, folder, source):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, 'learner.py'), 'w') as f:
-        f.write(source.format(package=stack_package()))
+        f.write(source.format(package=backend.STACK.package))
     r = subprocess.run([python, 'learner.py'], cwd=folder, env=CLEAN_ENV,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
@@ -84,6 +89,29 @@ def test_the_stack_imported_first_then_cA_in_any_folder(tmp_path):
     assert theirs[0][:2] == ours[0][:2]
     numpy.testing.assert_array_equal(theirs[2], ours[2])
     assert_one_true_step(theirs)
+
+
+def test_the_hook_knows_the_packages_of_the_stacks():
+    """stack_hook writes the names out, to import nothing at start-up."""
+    assert set(stack_hook.PACKAGES) == {s.package
+                                        for s in stack.STACKS.values()}
+
+
+def test_our_own_import_configures_the_chosen_stack_once(tmp_path):
+    """python cA.py's way (backend first): the hook steps aside, so the
+    stack is configured once, and the other stack, which choose_stack
+    only looks for, not at all."""
+    code = ('import logging, os\n'
+            'from machinery import backend, stack\n'
+            'other, = [s for s in stack.STACKS.values() '
+            'if s is not backend.STACK]\n'
+            'print(len(logging.getLogger(backend.STACK.package + '
+            '".tensor.blas").filters), other.flags_var in os.environ)\n')
+    r = subprocess.run([sys.executable, '-c', code], cwd=str(tmp_path),
+                       env=CLEAN_ENV, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ['1', 'False']
 
 
 def test_a_copy_of_cA_py_runs_in_another_folder(tmp_path, tiny_mnist):
@@ -172,11 +200,8 @@ def installed(tmp_path_factory):
     subprocess.run([sys.executable, '-m', 'venv', '--without-pip',
                     str(venv)], check=True)
     python = str(venv / 'bin' / 'python')
-    site = subprocess.run([python, '-c', 'import sysconfig; print('
-                           'sysconfig.get_paths()["purelib"])'],
-                          capture_output=True, text=True,
-                          check=True).stdout.strip()
-    with open(os.path.join(site, 'dependencies.pth'), 'w') as f:
+    with open(os.path.join(site_packages(python), 'dependencies.pth'),
+              'w') as f:
         f.write(sysconfig.get_paths()['purelib'] + '\n')
     # the mkl wheel's libraries, where pip would have put them (prefix/lib,
     # where machinery/stack.py looks): links to this environment's
@@ -241,10 +266,7 @@ def test_installed_python_m_cA_trains_with_data_in_the_users_folder(
 @pytest.mark.slow
 def test_uninstalled_nothing_is_left(installed, tmp_path):
     python = installed
-    site = subprocess.run([python, '-c', 'import sysconfig; print('
-                           'sysconfig.get_paths()["purelib"])'],
-                          capture_output=True, text=True,
-                          check=True).stdout.strip()
+    site = site_packages(python)
     assert os.path.exists(os.path.join(site,
                                        'theano_contractive_autoencoder.pth'))
     r = subprocess.run([sys.executable, '-m', 'pip', '--python', python,
