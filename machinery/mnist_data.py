@@ -4,10 +4,11 @@ line.
     python -m machinery.mnist_data [PATH] [--force]
 
 downloads MNIST to PATH when it is missing (or always, with --force),
-checks it and prints one summary line. The default, mnist_file.DEFAULT_PATH,
-is data/mnist.pkl.gz in a checkout and a folder of the user's in an
-installed copy (mnist_file.default_path says which). A user's mistake or a failed download prints one ``error: ...``
-line and exits with status 2; Ctrl-C exits with 130, leaving nothing.
+checks it and prints one summary line. The default,
+mnist_file.DEFAULT_PATH, is data/mnist.pkl.gz in a checkout and a folder
+of the user's in an installed copy (mnist_file.default_path says which).
+A user's mistake or a failed download prints one ``error: ...`` line and
+exits with status 2; Ctrl-C exits with 130, leaving nothing.
 
 ``fetch_mnist(path)`` tries its sources in order and keeps the first that
 works:

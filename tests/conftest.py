@@ -142,6 +142,37 @@ def reference_cost(x, W, b, b_prime, contraction_level):
     return L_rec + contraction_level * L_jacob
 
 
+def numpy_sgd(train_x, n_hidden, learning_rate, lam, batch_size, epochs,
+              seed=123):
+    """Plain numpy SGD on eq. (6), with the gradient of eqs. (7)-(10), from
+    cA's initial W of RandomState(seed); returns the per-minibatch [mean
+    L_rec, L_jacob] before each step, and the trained W."""
+    rng = numpy.random.RandomState(seed)
+    n_visible = train_x.shape[1]
+    bound = 4 * numpy.sqrt(6. / (n_visible + n_hidden))
+    W = rng.uniform(-bound, bound, (n_visible, n_hidden))
+    b, b_prime = numpy.zeros(n_hidden), numpy.zeros(n_visible)
+    costs = []
+    for _ in range(epochs):
+        for start in range(0, len(train_x), batch_size):
+            x = train_x[start:start + batch_size]
+            n = len(x)
+            h = sigmoid(x @ W + b)
+            z = sigmoid(h @ W.T + b_prime)
+            s = h * (1 - h)
+            c = (W ** 2).sum(axis=0)
+            L_rec = -numpy.sum(x * numpy.log(z) + (1 - x) * numpy.log(1 - z),
+                               axis=1).mean()
+            costs.append([L_rec, (s ** 2 @ c).mean()])
+            d_z = (z - x) / n
+            d_h = (d_z @ W + 2 * lam / n * c * s * (1 - 2 * h)) * s
+            grad_W = x.T @ d_h + d_z.T @ h + 2 * lam * W * (s ** 2).mean(0)
+            W = W - learning_rate * grad_W
+            b = b - learning_rate * d_h.sum(axis=0)
+            b_prime = b_prime - learning_rate * d_z.sum(axis=0)
+    return numpy.array(costs), W
+
+
 def finite_difference_gradient(f, value, eps=1e-6):
     """Central differences of the scalar f at array `value` (copied)."""
     value = numpy.array(value, dtype=numpy.float64)

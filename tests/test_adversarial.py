@@ -6,7 +6,6 @@ a result or one ``error:`` line, writes through no link and loses nothing.
 """
 import hashlib
 import io
-import json
 import os
 import signal
 import subprocess

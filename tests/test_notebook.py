@@ -6,75 +6,68 @@ import json
 import os
 import sys
 
+import nbformat
+import numpy
 import PIL.Image
 import pytest
 
-from conftest import REPO
+from conftest import REPO, numpy_sgd, sigmoid
+
+sys.path.insert(0, os.path.join(REPO, 'tools'))
+import run_notebook  # noqa: E402
 
 NOTEBOOK = os.path.join(REPO, 'cA_notebook.ipynb')
 
-# Run in the notebook's kernel after its own cells: the same training as a
-# plain numpy loop with the hand-derived gradient of eq. (6), the
-# Jacobian's singular values from W diag(s) built in numpy, the contraction
-# curves from a numpy encoder with the same random directions.
-CHECKS = r'''
+# Run in the notebook's kernel after its own cells: what it computed, saved
+# for the checks below (the kernel is another process)
+SAVE = """
 import numpy
+numpy.savez({path!r}, train_x=train_x.get_value(), test_x=test_x, radii=radii,
+            cae_costs=cae_costs, ae_costs=ae_costs,
+            cae_W=cae.W.get_value(), cae_b=cae.b.get_value(),
+            ae_W=ae.W.get_value(), ae_b=ae.b.get_value(),
+            cae_spectrum=cae_spectrum, ae_spectrum=ae_spectrum,
+            cae_curve=curves['CAE, lambda 0.1'], ae_curve=curves['AE, lambda 0'])
+"""
 
-def numpy_training(X, W, b, b_prime, lam, epochs=10, batch_size=10, eta=0.01):
-    costs = numpy.zeros((epochs, len(X) // batch_size, 2))
-    for epoch in range(epochs):
-        for k in range(len(X) // batch_size):
-            x = X[k * batch_size:(k + 1) * batch_size]
-            n = len(x)
-            h = 1 / (1 + numpy.exp(-(x @ W + b)))
-            z = 1 / (1 + numpy.exp(-(h @ W.T + b_prime)))
-            s = h * (1 - h)
-            c = numpy.sum(W ** 2, axis=0)
-            costs[epoch, k] = (
-                -numpy.sum(x * numpy.log(z) + (1 - x) * numpy.log(1 - z),
-                           axis=1).mean(), (s ** 2 @ c).mean())
-            d_z = (z - x) / n
-            d_h = (d_z @ W + (2 * lam / n) * c * s * (1 - 2 * h)) * s
-            m = numpy.mean(s ** 2, axis=0)
-            W, b, b_prime = (W - eta * (x.T @ d_h + d_z.T @ h + 2 * lam * W * m),
-                             b - eta * d_h.sum(axis=0),
-                             b_prime - eta * d_z.sum(axis=0))
-    return W, costs
 
-X = train_x.get_value()
-W0 = numpy.random.RandomState(123).uniform(
-    low=-4 * numpy.sqrt(6. / 884), high=4 * numpy.sqrt(6. / 884),
-    size=(784, 100))
-for model, costs, lam in ((cae, cae_costs, 0.1), (ae, ae_costs, 0.0)):
-    W, reference = numpy_training(X, W0, numpy.zeros(100), numpy.zeros(784), lam)
-    numpy.testing.assert_allclose(costs, reference, rtol=1e-7)
-    numpy.testing.assert_allclose(model.W.get_value(), W, rtol=1e-6, atol=1e-9)
+def encode(W, b, X):
+    return sigmoid(X @ W + b)
 
-for model, found in ((cae, cae_spectrum), (ae, ae_spectrum)):
-    W, b = model.W.get_value(), model.b.get_value()
-    s = 1 / (1 + numpy.exp(-(test_x @ W + b)))
-    s = s * (1 - s)
-    expected = numpy.mean([numpy.linalg.svd(W * row, compute_uv=False)
-                           for row in s], axis=0)
-    numpy.testing.assert_allclose(found, expected, rtol=1e-8)
 
-for model, label in ((cae, 'CAE, lambda 0.1'), (ae, 'AE, lambda 0')):
-    W, b = model.W.get_value(), model.b.get_value()
-    g = numpy.random.RandomState(0).standard_normal(test_x.shape)
-    u = g / numpy.linalg.norm(g, axis=1, keepdims=True)
-    h0 = 1 / (1 + numpy.exp(-(test_x @ W + b)))
-    expected = []
-    for r in radii:
-        x1 = test_x + r * u
-        h1 = 1 / (1 + numpy.exp(-(x1 @ W + b)))
-        expected.append(numpy.mean(numpy.linalg.norm(h1 - h0, axis=1) /
-                                   numpy.linalg.norm(x1 - test_x, axis=1)))
-    numpy.testing.assert_allclose(curves[label], expected, rtol=1e-9)
-# the penalty's effect, as the notebook's text says it
-assert curves['CAE, lambda 0.1'][0] < curves['AE, lambda 0'][0]
-assert cae_costs[-1, :, 1].mean() < ae_costs[-1, :, 1].mean()
-assert ae_costs[-1, :, 1].mean() > ae_costs[4, :, 1].mean()
-'''
+def check_against_numpy(found):
+    """The notebook's training against a plain numpy SGD loop, its
+    spectra against numpy SVDs of W diag(s), its contraction curves
+    against a numpy encoder with the same random directions."""
+    X, test_x = found['train_x'], found['test_x']
+    for model, lam in (('cae', 0.1), ('ae', 0.0)):
+        costs, W = numpy_sgd(X, 100, 0.01, lam, batch_size=10, epochs=10)
+        numpy.testing.assert_allclose(found[model + '_costs'].reshape(-1, 2),
+                                      costs, rtol=1e-7)
+        numpy.testing.assert_allclose(found[model + '_W'], W, rtol=1e-6,
+                                      atol=1e-9)
+        W, b = found[model + '_W'], found[model + '_b']
+        h = encode(W, b, test_x)
+        spectrum = numpy.mean([numpy.linalg.svd(W * s, compute_uv=False)
+                               for s in h * (1 - h)], axis=0)
+        numpy.testing.assert_allclose(found[model + '_spectrum'], spectrum,
+                                      rtol=1e-8)
+        g = numpy.random.RandomState(0).standard_normal(test_x.shape)
+        u = g / numpy.linalg.norm(g, axis=1, keepdims=True)
+        curve = []
+        for r in found['radii']:
+            moved = test_x + r * u
+            curve.append(numpy.mean(
+                numpy.linalg.norm(encode(W, b, moved) - h, axis=1) /
+                numpy.linalg.norm(moved - test_x, axis=1)))
+        numpy.testing.assert_allclose(found[model + '_curve'], curve,
+                                      rtol=1e-9)
+    # the penalty's effect, as the notebook's text says it
+    assert found['cae_curve'][0] < found['ae_curve'][0]
+    assert found['cae_costs'][-1, :, 1].mean() < \
+        found['ae_costs'][-1, :, 1].mean()
+    assert found['ae_costs'][-1, :, 1].mean() > \
+        found['ae_costs'][4, :, 1].mean()
 
 
 def code_cells(notebook):
@@ -110,16 +103,16 @@ def test_the_committed_notebook_shows_its_outputs():
 
 
 @pytest.mark.slow
-def test_the_notebook_runs_and_computes_what_numpy_computes():
-    nbformat = pytest.importorskip('nbformat')
-    sys.path.insert(0, os.path.join(REPO, 'tools'))
-    import run_notebook
+def test_the_notebook_runs_and_computes_what_numpy_computes(tmp_path):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     committed = [texts(c) for c in code_cells(notebook)]
-    notebook.cells.append(nbformat.v4.new_code_cell(CHECKS))
+    saved = str(tmp_path / 'found.npz')
+    notebook.cells.append(nbformat.v4.new_code_cell(SAVE.format(path=saved)))
     run_notebook.execute(notebook)
     fresh = [texts(c) for c in code_cells(notebook)][:-1]
     # every number the committed file shows is what this code prints now
     # (the first cell names the stack, which differs between the stacks)
     assert fresh[1:] == committed[1:]
     assert len(pngs(notebook)) == 4
+    with numpy.load(saved) as found:
+        check_against_numpy(dict(found))

@@ -15,7 +15,7 @@ import sys
 import numpy
 import pytest
 
-from conftest import REPO, saved_checkpoint, sigmoid
+from conftest import REPO, numpy_sgd, saved_checkpoint
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), 'tools'))
@@ -30,36 +30,6 @@ def stack_pythons():
     others = [p for p in os.environ.get('CA_STACK_PYTHONS', '').split(
         os.pathsep) if p]
     return [sys.executable] + others
-
-
-def numpy_sgd(train_x, n_hidden, learning_rate, lam, batch_size, epochs,
-              seed=123):
-    """Plain numpy SGD on eq. (6), with the gradient of eqs. (7)-(10);
-    returns the per-minibatch [mean L_rec, L_jacob] before each step."""
-    rng = numpy.random.RandomState(seed)
-    n_visible = train_x.shape[1]
-    bound = 4 * numpy.sqrt(6. / (n_visible + n_hidden))
-    W = rng.uniform(-bound, bound, (n_visible, n_hidden))
-    b, b_prime = numpy.zeros(n_hidden), numpy.zeros(n_visible)
-    costs = []
-    for _ in range(epochs):
-        for start in range(0, len(train_x), batch_size):
-            x = train_x[start:start + batch_size]
-            n = len(x)
-            h = sigmoid(x @ W + b)
-            z = sigmoid(h @ W.T + b_prime)
-            s = h * (1 - h)
-            c = (W ** 2).sum(axis=0)
-            L_rec = -numpy.sum(x * numpy.log(z) + (1 - x) * numpy.log(1 - z),
-                               axis=1).mean()
-            costs.append([L_rec, (s ** 2 @ c).mean()])
-            d_z = (z - x) / n
-            d_h = (d_z @ W + 2 * lam / n * c * s * (1 - 2 * h)) * s
-            grad_W = x.T @ d_h + d_z.T @ h + 2 * lam * W * (s ** 2).mean(0)
-            W = W - learning_rate * grad_W
-            b = b - learning_rate * d_h.sum(axis=0)
-            b_prime = b_prime - learning_rate * d_z.sum(axis=0)
-    return numpy.array(costs)
 
 
 def other_stacks_or_skip():
@@ -88,9 +58,10 @@ def test_every_stack_computes_the_same_training(tiny_mnist):
 def test_this_stack_trains_as_plain_numpy_sgd(tiny_mnist, tmp_path):
     settings = dict(SETTINGS, dataset=tiny_mnist)
     (train_x, _), _, _ = mnist_data.read_mnist(tiny_mnist)
-    expected = numpy_sgd(train_x.astype(numpy.float64), SETTINGS['n_hidden'],
-                         SETTINGS['learning_rate'], 0.1,
-                         SETTINGS['batch_size'], SETTINGS['training_epochs'])
+    expected, _ = numpy_sgd(train_x.astype(numpy.float64),
+                            SETTINGS['n_hidden'], SETTINGS['learning_rate'],
+                            0.1, SETTINGS['batch_size'],
+                            SETTINGS['training_epochs'])
     _, arrays = compare_stacks.train_on(sys.executable, settings,
                                         str(tmp_path / 'again'))
     numpy.testing.assert_allclose(arrays['costs'].reshape(-1, 2), expected,

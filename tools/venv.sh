@@ -18,10 +18,10 @@
 # checkout into it in editable mode (pip install -e ".[test]": the modules,
 # the stack, the test tools), again when setup.cfg, pyproject.toml or
 # tools/build_backend.py changed. Setting up holds a lock ($VENV.lock, with
-# flock): a second make in the same folder says that it waits, then finds .venv/
-# ready; nothing deletes an environment another make is building. A missing
-# or unusable interpreter gets one `error:` line saying what to install,
-# and exit code 2.
+# flock): a second make in the same folder says that it waits, then finds
+# .venv/ ready; nothing deletes an environment another make is building.
+# A missing or unusable interpreter gets one `error:` line saying what to
+# install, and exit code 2.
 #
 # Two variables serve the benchmark, which sets up both stacks: VENV, the
 # folder (default .venv), and CA_BACKEND=theano or pytensor, which picks
@@ -194,7 +194,7 @@ if [ -f "$STAMP" ] && [ "$(sed -n 1p "$STAMP")" = "$choice" ] && \
         echo "Python $version ($shown) with the $title stack: $VENV/ is ready$kept"
         exit 0
     else
-        echo "Python $version ($shown) with the $title stack: setup.cfg or pyproject.toml changed, updating $VENV/"
+        echo "Python $version ($shown) with the $title stack: setup.cfg, pyproject.toml or tools/build_backend.py changed, updating $VENV/"
     fi
 else
     if [ -d "$VENV" ]; then
