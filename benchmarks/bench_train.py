@@ -61,6 +61,8 @@ import subprocess
 import sys
 import time
 
+import roofline
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 PEER = os.path.join(HERE, 'peer_torch.py')
@@ -178,12 +180,14 @@ def theano_worker(variant, batch_size, steps, blocks, clock=time.perf_counter):
             'blas_ldflags': theano.config.blas__ldflags,
             'floatX': theano.config.floatX,
             'n_ops': len(nodes),
+            'small_batch': kernel_op.SMALL_BATCH,
             'ops': sorted({type(node.op).__name__ for node in nodes})}
 
 
-def peak_worker(clock=time.perf_counter):
+def peak_worker(batches, clock=time.perf_counter):
     """GFLOP/s of a 3000 x 3000 matrix product by NumPy and by the stack's
-    BLAS (a compiled T.dot), float64 and float32, best of 5."""
+    BLAS (a compiled T.dot), float64 and float32, best of 5; and of NumPy's
+    product of the step's first shape, (B x V) (V x H), for each B."""
     sys.path.insert(0, REPO)
     import numpy
     from machinery import backend
@@ -200,6 +204,18 @@ def peak_worker(clock=time.perf_counter):
             run()
             best = min(timed(run, clock) for _ in range(5))
             result['%s %s' % (name, dtype)] = 2.0 * n ** 3 / best / 1e9
+        W = rng.uniform(size=(N_VISIBLE, N_HIDDEN)).astype(dtype)
+        for batch in batches:
+            x = rng.uniform(size=(batch, N_VISIBLE)).astype(dtype)
+            reps = max(1, int(2e8 / (batch * N_VISIBLE * N_HIDDEN)))
+
+            def products():
+                for _ in range(reps):
+                    x @ W
+            products()
+            best = min(timed(products, clock) for _ in range(5)) / reps
+            result['shape %d %s' % (batch, dtype)] = \
+                2.0 * batch * N_VISIBLE * N_HIDDEN / best / 1e9
     return result
 
 
@@ -308,17 +324,22 @@ def measure(config, blocks, pythons, peer_python, steps=None, threads=0,
     return run_child(argv, env)[-1]
 
 
-def measure_peaks(pythons, peer_python, threads=0, cpu_time=False):
+def measure_peaks(pythons, peer_python, batches, threads=0,
+                  cpu_time=False):
     peaks = {}
     env = dict(os.environ)
     if threads:
         env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
         env['OPENBLAS_NUM_THREADS'] = str(threads)
     for stack, python in sorted(pythons.items()):
-        peaks.update(run_child([python, os.path.abspath(__file__),
-                                '--peak-worker'] +
-                               (['--cpu-time'] if cpu_time else []),
-                               stack_env(stack, 'float64', '', env))[-1])
+        found = run_child([python, os.path.abspath(__file__),
+                           '--peak-worker', '--batch-sizes',
+                           ','.join(map(str, batches))] +
+                          (['--cpu-time'] if cpu_time else []),
+                          stack_env(stack, 'float64', '', env))[-1]
+        # the step's shapes: NumPy's, once (the first stack's)
+        peaks.update((k, v) for k, v in found.items()
+                     if not (k.startswith('shape ') and k in peaks))
     if peer_python:
         code = TORCH_PEAK.replace(
             'CLOCK', 'process_time' if cpu_time else 'perf_counter')
@@ -327,6 +348,50 @@ def measure_peaks(pythons, peer_python, threads=0, cpu_time=False):
         peaks.update(run_child([peer_python, '-c', code], env)[-1])
     peaks.pop('stack', None)
     return peaks
+
+
+def roofline_table(rows, peak, shapes, bandwidths, threads):
+    """The roofline of the default step (benchmarks/roofline.py), one line
+    per dtype and batch of the first stack's rows; returns the lines."""
+    lines = ['roofline of the default step (%s): read bandwidth, %d '
+             'threads: %s' % (
+                 'benchmarks/roofline.py', threads,
+                 ', '.join('%s %.0f GB/s' % (k, v / 1e9)
+                           for k, v in bandwidths.items()) or
+                 'not measured (no C compiler)'),
+             'peak: ' + ', '.join('%s %.0f GFLOP/s' % (d, p)
+                                  for d, p in peak.items())]
+    header = ('dtype    batch  GFLOP/step  MB/step  flop/byte  from   '
+              'bound GFLOP/s  xW alone  step GFLOP/s  %peak')
+    lines += [header, '-' * len(header)]
+    first = None
+    for r in rows:
+        if r['variant'] != 'default' or r['choice']:
+            continue
+        first = first or r['stack']
+        if r['stack'] != first:
+            continue
+        B, dtype = r['batch_size'], r['dtype']
+        blocked = B < r['runs'][0].get('small_batch', 0)
+        moved, level = roofline.step_traffic(
+            B, N_VISIBLE, N_HIDDEN, 8 if dtype == 'float64' else 4,
+            blocked, threads)
+        flops = roofline.step_flops(B, N_VISIBLE, N_HIDDEN)
+        bound = min(peak[dtype], flops / moved * bandwidths[level] / 1e9) \
+            if level in bandwidths else peak[dtype]
+        shape = shapes.get('shape %d %s' % (B, dtype))
+        lines.append('%-8s %5d  %10.3f  %7.2f  %9.1f  %-5s  %13.0f  %8s  '
+                     '%12.1f  %4.0f%%' % (
+                         dtype, B, flops / 1e9, moved / 1e6, flops / moved,
+                         level, bound,
+                         '%.0f' % shape if shape else '-', r['gflops'],
+                         100 * r['fraction_of_peak']))
+        r['roofline'] = {'flops': flops, 'bytes': moved, 'from': level,
+                         'bound_gflops': bound, 'x_W_alone_gflops': shape}
+    lines.append('(bound: the peak, or the level\'s bandwidth x flop/byte '
+                 'if less; xW alone: GFLOP/s of NumPy\'s product of the '
+                 'step\'s first shape, (B x 784) (784 x 500), by itself)')
+    return lines if first else []
 
 
 BUSY_VARIANTS = ('default', 'threads-1', 'threads-all')
@@ -428,8 +493,9 @@ def main():
     args = parser.parse_args()
 
     if args.peak_worker:
-        print(json.dumps(peak_worker(time.process_time if args.cpu_time
-                                     else time.perf_counter)))
+        print(json.dumps(peak_worker(
+            [int(b) for b in args.batch_sizes.split(',')],
+            time.process_time if args.cpu_time else time.perf_counter)))
         return 0
     if args.worker:
         result = theano_worker(args.worker, int(args.batch_sizes),
@@ -478,9 +544,15 @@ def main():
 
     print('measuring the peak (3000 x 3000 matrix products)...',
           file=sys.stderr, flush=True)
-    peaks = measure_peaks(pythons, peer_python, args.threads, args.cpu_time)
+    peaks = measure_peaks(pythons, peer_python, batches, args.threads,
+                          args.cpu_time)
+    shapes = {k: peaks.pop(k) for k in list(peaks) if k.startswith('shape ')}
     peak = {d: max(v for k, v in peaks.items() if k.endswith(d))
             for d in dtypes}
+    print('measuring the read bandwidths (benchmarks/bandwidth.c)...',
+          file=sys.stderr, flush=True)
+    threads = args.threads or os.cpu_count()
+    bandwidths = roofline.read_bandwidths(threads)
     runs = {c: [] for c in configs}
     started = time.time()
     for round_ in range(args.rounds):
@@ -558,6 +630,11 @@ def main():
                 100 * extra))
             r['penalty_over_plain'] = extra
 
+    lines = roofline_table(rows, peak, shapes, bandwidths, threads)
+    if lines:
+        print()
+        print('\n'.join(lines))
+
     busy = []
     if args.busy_rounds and not args.pytensor_choices and pythons:
         busy = busy_machine(next(iter(pythons)), pythons, args.busy_rounds,
@@ -580,6 +657,8 @@ def main():
                    'clock': 'cpu' if args.cpu_time else 'wall',
                    'blocks': args.blocks,
                    'minutes': (time.time() - started) / 60,
+                   'read_bandwidths': bandwidths,
+                   'step_shape_gflops': shapes,
                    'rows': rows, 'busy_machine': busy}, f, indent=1)
     print('wrote %s' % os.path.relpath(output, REPO))
     return 0

@@ -375,17 +375,17 @@ def test_kernel_and_T_grad_training_agree_over_epochs(tiny_mnist, tmp_path):
 def test_any_number_of_threads_computes_the_same_bits(n, n_visible,
                                                       n_hidden, block_rows):
     """Forced to 1, 2 and 3 threads (at most: as many as the machine has),
-    and left to choose (which probes many threads and one within these 40
-    steps: PROBE_STEPS of each, alternating, at the start), the same 40
-    steps give the same bits."""
-    assert 2 * kernel_op.PROBE_STEPS < 40
-    data = batch(n * 40, n_visible, seed=5)
+    and left to choose (which runs PROBE_FIRST steps with all the threads,
+    then probes them and one: PROBE_STEPS steps of each), the same steps
+    give the same bits."""
+    steps = kernel_op.PROBE_FIRST + 2 * kernel_op.PROBE_STEPS + 8
+    data = batch(n * steps, n_visible, seed=5)
     results = {}
     for threads in (1, 2, 3, None):
         ca = small_model(n_visible, n_hidden)
         f = compile_step(ca, 'kernel', 0.1, threads=threads,
                          block_rows=block_rows)
-        costs = [f(data[i * n:(i + 1) * n]) for i in range(40)]
+        costs = [f(data[i * n:(i + 1) * n]) for i in range(steps)]
         results[threads] = (numpy.array(costs), values(ca))
     for threads in (2, 3, None):
         numpy.testing.assert_array_equal(results[threads][0], results[1][0])

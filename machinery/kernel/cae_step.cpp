@@ -19,13 +19,28 @@
  *
  * Threads (OpenMP; one thread where the compiler has none): at small
  * minibatches W is cut by rows into CHUNKS fixed chunks, which the threads
- * share, each walking its chunks' blocks with single-threaded GEMMs (a
- * BLAS called inside a parallel region runs on one thread); the chunks'
- * partial sums of x W, c and d_z W are added up between the passes, in
+ * share, each walking its chunks' blocks with the register-tiled loops
+ * below (no BLAS: its products of a few rows spend their time packing);
+ * the chunks' partial sums of x W, c and d_z W are added up between the passes, in
  * chunk order, so that the result is the same for any number of threads.
  * At large minibatches each pass is one GEMM that the BLAS spreads over the
  * cores itself, and the threads share the loops between the GEMMs.
  */
+
+#ifndef CAE_INLINE  /* once, not per type */
+/* the vector registers' width: 512 bits where the compiler may use
+ * AVX-512, else 256 (two 128-bit halves where there is no AVX) */
+#ifndef CAE_VECTOR_BYTES
+#ifdef __AVX512F__
+#define CAE_VECTOR_BYTES 64
+#else
+#define CAE_VECTOR_BYTES 32
+#endif
+#endif
+#define CAE_TILE_B 5    /* rows of x, h or d_z in a register tile */
+#define CAE_TILE_R 4    /* rows of W in the update's register tile */
+#define CAE_INLINE static inline __attribute__((always_inline))
+#endif
 
 /* ---- row-major GEMM on a column-major BLAS -------------------------------
  *
@@ -185,6 +200,268 @@ static void FN(visible_bias)(int B, int V, const real *d, real eta,
         bp[i] -= eta * sum[i];
 }
 
+/* ---- small minibatches: the products in registers -----------------------
+ *
+ * Under op.SMALL_BATCH examples, the three products of a pass are skinny
+ * (B rows against a block of W) and a library GEMM spends much of its time
+ * on packing and dispatch; these loops do the products directly, with the
+ * sums for a few rows of the result in vector registers while a block of W
+ * streams past. Each output element is summed in one fixed order (over the
+ * block's rows, or over the columns in vector lanes and then lane by lane),
+ * whatever the thread. The shapes of the register tiles:
+ *   X Wb (pass 1, and d_z W in pass 2): up to 5 rows of the result x 2
+ *     vectors of columns, one row of Wb at a time;
+ *   h Wb^T (a' in pass 2): up to 5 examples x 2 rows of Wb, one vector of
+ *     columns at a time, summed across the lanes at the end;
+ *   the update of Wb (pass 3): up to 4 rows of Wb x 2 vectors of columns,
+ *     one example at a time.
+ * CAE_TILE_B and CAE_TILE_R give the tiles' sizes; with 2 vectors wide,
+ * every tile fits in AVX2's 16 vector registers. */
+typedef real FN(vec) __attribute__((vector_size(CAE_VECTOR_BYTES),
+                                    aligned(sizeof(real)), may_alias));
+#define VL ((int) (CAE_VECTOR_BYTES / sizeof(real)))
+#define VLOAD(p) (*(const FN(vec) *) (p))
+#define VSTORE(p, v) (*(FN(vec) *) (p) = (v))
+
+/* out[k, j..j + nv VL) (row stride H) = (accumulate ? out : 0)
+ * + sum_i X[k, i] Wb[i, j..], for the kb rows k of X (row stride ldX) and
+ * the r rows of Wb; sq[j..] += sum_i Wb[i, j..]^2 if sq (eq. (5)) */
+CAE_INLINE void FN(tile_xw)(const int kb, const int nv, const real *X,
+                            int ldX, const real *Wb, int r, int H, int j,
+                            real *out, int accumulate, real *sq)
+{
+    const FN(vec) zero = {0};
+    FN(vec) a[CAE_TILE_B][2], s[2] = {zero, zero};
+    for (int k = 0; k < kb; k++)
+        for (int v = 0; v < nv; v++)
+            a[k][v] = accumulate ? VLOAD(out + (size_t) k * H + j + v * VL)
+                                 : zero;
+    if (sq)
+        for (int v = 0; v < nv; v++)
+            s[v] = VLOAD(sq + j + v * VL);
+    for (int i = 0; i < r; i++) {
+        const real *w = Wb + (size_t) i * H + j;
+        FN(vec) w0 = VLOAD(w), w1 = nv > 1 ? VLOAD(w + VL) : zero;
+        if (sq) {
+            s[0] += w0 * w0;
+            if (nv > 1)
+                s[1] += w1 * w1;
+        }
+        for (int k = 0; k < kb; k++) {
+            FN(vec) xk = zero + X[(size_t) k * ldX + i];
+            a[k][0] += xk * w0;
+            if (nv > 1)
+                a[k][1] += xk * w1;
+        }
+    }
+    for (int k = 0; k < kb; k++)
+        for (int v = 0; v < nv; v++)
+            VSTORE(out + (size_t) k * H + j + v * VL, a[k][v]);
+    if (sq)
+        for (int v = 0; v < nv; v++)
+            VSTORE(sq + j + v * VL, s[v]);
+}
+
+CAE_INLINE void FN(tiles_xw)(const int nv, int B, const real *X, int ldX,
+                             const real *Wb, int r, int H, int j, real *out,
+                             int accumulate, real *sq)
+{
+    for (int k = 0; k < B; k += CAE_TILE_B) {
+        const real *Xk = X + (size_t) k * ldX;
+        real *ok = out + (size_t) k * H, *sk = k ? NULL : sq;
+        switch (B - k < CAE_TILE_B ? B - k : CAE_TILE_B) {
+        case 1: FN(tile_xw)(1, nv, Xk, ldX, Wb, r, H, j, ok, accumulate, sk);
+                break;
+        case 2: FN(tile_xw)(2, nv, Xk, ldX, Wb, r, H, j, ok, accumulate, sk);
+                break;
+        case 3: FN(tile_xw)(3, nv, Xk, ldX, Wb, r, H, j, ok, accumulate, sk);
+                break;
+        case 4: FN(tile_xw)(4, nv, Xk, ldX, Wb, r, H, j, ok, accumulate, sk);
+                break;
+        default: FN(tile_xw)(CAE_TILE_B, nv, Xk, ldX, Wb, r, H, j, ok,
+                             accumulate, sk);
+        }
+    }
+}
+
+/* out (B x H) = (accumulate ? out : 0) + X Wb, X (B x r, row stride ldX),
+ * Wb (r x H, row stride H); sq[j] += sum_i Wb_ij^2 if sq */
+static void FN(xw_rows)(int B, const real *X, int ldX, const real *Wb, int r,
+                        int H, real *out, int accumulate, real *sq)
+{
+    int j = 0;
+    for (; j + 2 * VL <= H; j += 2 * VL)
+        FN(tiles_xw)(2, B, X, ldX, Wb, r, H, j, out, accumulate, sq);
+    for (; j + VL <= H; j += VL)
+        FN(tiles_xw)(1, B, X, ldX, Wb, r, H, j, out, accumulate, sq);
+    for (; j < H; j++)  /* the last columns, fewer than a vector */
+        for (int k = 0; k < B; k++) {
+            real acc = accumulate ? out[(size_t) k * H + j] : 0;
+            for (int i = 0; i < r; i++)
+                acc += X[(size_t) k * ldX + i] * Wb[(size_t) i * H + j];
+            out[(size_t) k * H + j] = acc;
+        }
+    if (sq)
+        for (j = H - H % VL; j < H; j++)
+            for (int i = 0; i < r; i++)
+                sq[j] += Wb[(size_t) i * H + j] * Wb[(size_t) i * H + j];
+}
+
+/* out[k, i] (row stride ldo) = sum_j h[k, j] Wb[i, j] for the kb rows of h
+ * (row stride H) and the nr rows of Wb: the lanes' sums, then the lanes
+ * added in order, then the last columns */
+CAE_INLINE void FN(tile_dots)(const int kb, const int nr, const real *h,
+                              const real *Wb, int H, real *out, int ldo)
+{
+    const FN(vec) zero = {0};
+    FN(vec) a[2][CAE_TILE_B];
+    int j;
+    for (int q = 0; q < nr; q++)
+        for (int k = 0; k < kb; k++)
+            a[q][k] = zero;
+    for (j = 0; j + VL <= H; j += VL) {
+        FN(vec) w0 = VLOAD(Wb + j), w1 = nr > 1 ? VLOAD(Wb + H + j) : zero;
+        for (int k = 0; k < kb; k++) {
+            FN(vec) hk = VLOAD(h + (size_t) k * H + j);
+            a[0][k] += hk * w0;
+            if (nr > 1)
+                a[1][k] += hk * w1;
+        }
+    }
+    for (int q = 0; q < nr; q++)
+        for (int k = 0; k < kb; k++) {
+            real s = 0;
+            for (int l = 0; l < VL; l++)
+                s += a[q][k][l];
+            for (int jj = j; jj < H; jj++)
+                s += h[(size_t) k * H + jj] * Wb[(size_t) q * H + jj];
+            out[(size_t) k * ldo + q] = s;
+        }
+}
+
+/* out (B x r, row stride ldo) = h Wb^T, h (B x H), Wb (r x H) */
+static void FN(dots_rows)(int B, const real *h, const real *Wb, int r, int H,
+                          real *out, int ldo)
+{
+    for (int i = 0; i < r; i += 2)
+        for (int k = 0; k < B; k += CAE_TILE_B) {
+            const real *hk = h + (size_t) k * H, *Wi = Wb + (size_t) i * H;
+            real *o = out + (size_t) k * ldo + i;
+            int kb = B - k < CAE_TILE_B ? B - k : CAE_TILE_B;
+            if (r - i == 1)
+                switch (kb) {
+                case 1: FN(tile_dots)(1, 1, hk, Wi, H, o, ldo); break;
+                case 2: FN(tile_dots)(2, 1, hk, Wi, H, o, ldo); break;
+                case 3: FN(tile_dots)(3, 1, hk, Wi, H, o, ldo); break;
+                case 4: FN(tile_dots)(4, 1, hk, Wi, H, o, ldo); break;
+                default: FN(tile_dots)(CAE_TILE_B, 1, hk, Wi, H, o, ldo);
+                }
+            else
+                switch (kb) {
+                case 1: FN(tile_dots)(1, 2, hk, Wi, H, o, ldo); break;
+                case 2: FN(tile_dots)(2, 2, hk, Wi, H, o, ldo); break;
+                case 3: FN(tile_dots)(3, 2, hk, Wi, H, o, ldo); break;
+                case 4: FN(tile_dots)(4, 2, hk, Wi, H, o, ldo); break;
+                default: FN(tile_dots)(CAE_TILE_B, 2, hk, Wi, H, o, ldo);
+                }
+        }
+}
+
+/* The update of eq. (9) for nr rows of Wb and columns j..j + nv VL:
+ * Wb_ij <- Wb_ij f_j - eta sum_k (x_ki dh_kj + dz_ki h_kj), with
+ * f_j = 1 - q m_j (f = 1 without m: no penalty); x, dz: the block's
+ * columns (row strides ldx, ldd); dh, h: B x H */
+CAE_INLINE void FN(tile_update)(const int nr, const int nv, int B,
+                                const real *x, int ldx, const real *dz,
+                                int ldd, const real *dh, const real *h,
+                                real *Wb, int H, int j, const real *m,
+                                real q, real eta)
+{
+    const FN(vec) zero = {0};
+    FN(vec) a[CAE_TILE_R][2];
+    for (int i = 0; i < nr; i++)
+        for (int v = 0; v < nv; v++)
+            a[i][v] = zero;
+    for (int k = 0; k < B; k++) {
+        const real *g = dh + (size_t) k * H + j;
+        FN(vec) g0 = VLOAD(g), g1 = nv > 1 ? VLOAD(g + VL) : zero;
+        for (int i = 0; i < nr; i++) {
+            FN(vec) xi = zero + x[(size_t) k * ldx + i];
+            a[i][0] += xi * g0;
+            if (nv > 1)
+                a[i][1] += xi * g1;
+        }
+    }
+    for (int k = 0; k < B; k++) {
+        const real *g = h + (size_t) k * H + j;
+        FN(vec) g0 = VLOAD(g), g1 = nv > 1 ? VLOAD(g + VL) : zero;
+        for (int i = 0; i < nr; i++) {
+            FN(vec) di = zero + dz[(size_t) k * ldd + i];
+            a[i][0] += di * g0;
+            if (nv > 1)
+                a[i][1] += di * g1;
+        }
+    }
+    for (int v = 0; v < nv; v++) {
+        FN(vec) f = m ? 1 - q * VLOAD(m + j + v * VL) : zero + 1;
+        for (int i = 0; i < nr; i++) {
+            real *w = Wb + (size_t) i * H + j + v * VL;
+            VSTORE(w, VLOAD(w) * f - eta * a[i][v]);
+        }
+    }
+}
+
+CAE_INLINE void FN(tiles_update)(const int nv, int B, const real *x,
+                                 int ldx, const real *dz, int ldd,
+                                 const real *dh, const real *h, real *Wb,
+                                 int r, int H, int j, const real *m, real q,
+                                 real eta)
+{
+    for (int i = 0; i < r; i += CAE_TILE_R) {
+        real *Wi = Wb + (size_t) i * H;
+        switch (r - i < CAE_TILE_R ? r - i : CAE_TILE_R) {
+        case 1: FN(tile_update)(1, nv, B, x + i, ldx, dz + i, ldd, dh, h, Wi,
+                                H, j, m, q, eta); break;
+        case 2: FN(tile_update)(2, nv, B, x + i, ldx, dz + i, ldd, dh, h, Wi,
+                                H, j, m, q, eta); break;
+        case 3: FN(tile_update)(3, nv, B, x + i, ldx, dz + i, ldd, dh, h, Wi,
+                                H, j, m, q, eta); break;
+        default: FN(tile_update)(CAE_TILE_R, nv, B, x + i, ldx, dz + i, ldd,
+                                 dh, h, Wi, H, j, m, q, eta);
+        }
+    }
+}
+
+/* Eq. (9) on the r rows of the block Wb: Wb <- Wb diag(f)
+ * - eta (x^T dh + dz^T h), x and dz the block's columns */
+static void FN(update_rows)(int B, const real *x, int ldx, const real *dz,
+                            int ldd, const real *dh, const real *h,
+                            real *Wb, int r, int H, const real *m, real q,
+                            real eta)
+{
+    int j = 0;
+    for (; j + 2 * VL <= H; j += 2 * VL)
+        FN(tiles_update)(2, B, x, ldx, dz, ldd, dh, h, Wb, r, H, j, m, q,
+                         eta);
+    for (; j + VL <= H; j += VL)
+        FN(tiles_update)(1, B, x, ldx, dz, ldd, dh, h, Wb, r, H, j, m, q,
+                         eta);
+    for (; j < H; j++) {  /* the last columns, fewer than a vector */
+        real f = m ? 1 - q * m[j] : 1;
+        for (int i = 0; i < r; i++) {
+            real acc = 0;
+            for (int k = 0; k < B; k++)
+                acc += x[(size_t) k * ldx + i] * dh[(size_t) k * H + j];
+            for (int k = 0; k < B; k++)
+                acc += dz[(size_t) k * ldd + i] * h[(size_t) k * H + j];
+            Wb[(size_t) i * H + j] = Wb[(size_t) i * H + j] * f - eta * acc;
+        }
+    }
+}
+#undef VL
+#undef VLOAD
+#undef VSTORE
+
 #ifndef CAE_COMMON  /* once, not per type */
 #define CAE_COMMON
 /* thread t of nt: its share [*lo, *hi) of n items, in units of `unit` */
@@ -237,8 +514,9 @@ static void cae_share(int n, int unit, int t, int nt, int *lo, int *hi)
 /* The workspace, carved into arrays that each start on a cache line. */
 struct FN(cae_work) {
     real *h;        /* (B, H): x W, then h                             (1) */
-    real *g;        /* (B, H): d_z W, then d_h                         (8) */
+    real *g;        /* (B, H): d_z W, then d_h, right after h          (8) */
     real *d;        /* (B, V): h W^T, then d_z                         (7) */
+    real *x;        /* (B, V): a copy of x right after d, at large B   (9) */
     real *c;        /* (H,): c_j = sum_i W_ij^2                        (5) */
     real *m;        /* (H,): m_j = mean_k s_kj^2                       (9) */
     real *sum;      /* (max(H, V),): the bias gradients               (10) */
@@ -254,9 +532,12 @@ static size_t FN(cae_carve)(struct FN(cae_work) *w, char *base, int B,
 #define CAE_TAKE(field, type, count)                                     \
     w->field = (type *) (base ? base + at : NULL);                       \
     at += ((size_t) (count) * sizeof(type) + 63) / 64 * 64;
-    CAE_TAKE(h, real, (size_t) B * H)
-    CAE_TAKE(g, real, (size_t) B * H)
-    CAE_TAKE(d, real, (size_t) B * V)
+    /* [h; g] and [d; x] are each one (2B, H) and (2B, V) array: the
+     * update of eq. (9) at large minibatches is one GEMM of them */
+    CAE_TAKE(h, real, 2 * (size_t) B * H)
+    w->g = w->h ? w->h + (size_t) B * H : NULL;
+    CAE_TAKE(d, real, 2 * (size_t) B * V)
+    w->x = w->d ? w->d + (size_t) B * V : NULL;
     CAE_TAKE(c, real, H)
     CAE_TAKE(m, real, H)
     CAE_TAKE(sum, real, H > V ? H : V)
@@ -302,17 +583,8 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
          * chunks, chunk c on thread c % nt; one parallel region, with
          * barriers between passes; the chunks' partial sums are added up
          * column by column, in chunk order */
-#ifdef _OPENMP
-        /* the BLAS must run on one thread here, as it does inside a
-         * parallel region of several: a team of one is not such a region,
-         * and a BLAS on several threads may add up a product in another
-         * order (MKL and OpenMP OpenBLAS take their count from this) */
-        const int outer_threads = omp_get_max_threads();
         if (nthreads > CHUNKS)
             nthreads = CHUNKS;
-        if (nthreads == 1)
-            omp_set_num_threads(1);
-#endif
 #pragma omp parallel num_threads(nthreads)
         {
             const int t = THREAD, nt = THREADS;
@@ -333,10 +605,8 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
                 for (i0 = v0; i0 < v1; i0 += R) {
                     const real *Wb = W + (size_t) i0 * H;
                     r = v1 - i0 < R ? v1 - i0 : R;
-                    FN(gemm_rows)('N', 'N', B, H, r, 1, x + i0, ldx, Wb, H,
-                                  i0 > v0 ? 1 : 0, hc, H);
-                    if (norms)
-                        FN(add_squares)(Wb, H, 0, r, 0, H, cc);
+                    FN(xw_rows)(B, x + i0, ldx, Wb, r, H, hc, i0 > v0,
+                                norms ? cc : NULL);
                 }
             }
 #pragma omp barrier
@@ -364,12 +634,11 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
                 for (i0 = v0; i0 < v1; i0 += R) {
                     const real *Wb = W + (size_t) i0 * H;
                     r = v1 - i0 < R ? v1 - i0 : R;
-                    FN(gemm_rows)('N', 'T', B, r, H, 1, w.h, H, Wb, H, 0,
-                                  w.d + i0, V);
+                    FN(dots_rows)(B, w.h, Wb, r, H, w.d + i0, V);
                     FN(visible)(B, V, x, ldx, w.d, bp, i0, i0 + r,
                                 w.L_rec + (size_t) c * B);
-                    FN(gemm_rows)('N', 'N', B, H, r, 1, w.d + i0, V, Wb, H,
-                                  i0 > v0 ? 1 : 0, gc, H);
+                    FN(xw_rows)(B, w.d + i0, V, Wb, r, H, gc, i0 > v0,
+                                NULL);
                 }
             }
 #pragma omp barrier
@@ -388,20 +657,12 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
                 for (i0 = v0; i0 < v1; i0 += R) {
                     real *Wb = W + (size_t) i0 * H;
                     r = v1 - i0 < R ? v1 - i0 : R;
-                    if (penalty)
-                        FN(scale_rows)(H, W, w.m, q, i0, i0 + r);
                     FN(visible_bias)(B, V, w.d, eta, bp, w.sum, i0, i0 + r);
-                    FN(gemm_rows)('T', 'N', r, H, B, -eta, x + i0, ldx, w.g,
-                                  H, 1, Wb, H);
-                    FN(gemm_rows)('T', 'N', r, H, B, -eta, w.d + i0, V, w.h,
-                                  H, 1, Wb, H);
+                    FN(update_rows)(B, x + i0, ldx, w.d + i0, V, w.g, w.h,
+                                    Wb, r, H, penalty ? w.m : NULL, q, eta);
                 }
             }
         }
-#ifdef _OPENMP
-        if (nthreads == 1)
-            omp_set_num_threads(outer_threads);
-#endif
     } else {
         /* ---- large minibatches: each pass one GEMM over all of W, which
          * the BLAS spreads over the cores; the loops in between are shared
@@ -439,9 +700,12 @@ static void FN(cae_sgd_step)(int B, int V, int H, const real *x, int ldx,
             if (penalty)
                 FN(scale_rows)(H, W, w.m, q, i0, i1);
             FN(visible_bias)(B, V, w.d, eta, bp, w.sum, i0, i1);
+            for (int e = 0; e < B; e++)
+                memcpy(w.x + (size_t) e * V + i0, x + (size_t) e * ldx + i0,
+                       (size_t) (i1 - i0) * sizeof(real));
         }
-        FN(gemm_rows)('T', 'N', V, H, B, -eta, x, ldx, w.g, H, 1, W, H);
-        FN(gemm_rows)('T', 'N', V, H, B, -eta, w.d, V, w.h, H, 1, W, H);
+        /* eq. (9) as one product: [d_z; x]^T [h; d_h] = d_z^T h + x^T d_h */
+        FN(gemm_rows)('T', 'N', V, H, 2 * B, -eta, w.d, V, w.h, H, 1, W, H);
     }
 
     /* the shares of L_rec, in a fixed order; L_jacob = sum_j m_j c_j,

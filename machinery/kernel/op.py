@@ -42,18 +42,22 @@ product and loop that needs that block runs:
 
 Pass 1 needs all of W before h exists, pass 2 needs all of h, and pass 3
 needs all of d_h, which needs g = d_z W over all rows: three passes is the
-least. Within a pass, rows i0..i0+R of W are a block: each product is a
-BLAS GEMM on that block (x[:, I] W[I, :] adds into x W; h W[I, :]^T gives
-a'[:, I], whose d_z[:, I] then gives d_z[:, I] W[I, :]), and the loops over
-the block's elements (the squares for c, the column scaling of pass 3) run
-while it is in cache. At large minibatches each element of W is used for
-B multiply-adds per product and the GEMMs dominate: then one block of all
-V rows makes each pass a single large GEMM.
+least. Within a pass, rows i0..i0+R of W are a block, and every product
+and loop that needs the block runs while it is in cache: x[:, I] W[I, :]
+adds into x W, with the squares for c in the same loop over the block;
+h W[I, :]^T gives a'[:, I], whose d_z[:, I] then gives d_z[:, I] W[I, :];
+pass 3 scales the block's rows and adds both outer products to them in one
+loop. At small minibatches these products are cae_step.cpp's own
+register-tiled loops (a BLAS GEMM of 10 rows spends much of its time
+packing its operands); at large ones each element of W is used for B
+multiply-adds per product and the BLAS's GEMMs dominate: then one block of
+all V rows makes each pass a single large GEMM, and pass 3's two outer
+products are one GEMM of the stacked [d_z; x] and [h; d_h].
 
 Threads (OpenMP, as many as it has cores for, one per 2^20 multiply-adds
 of a product): at small minibatches W is cut by rows into a fixed number
 of chunks (cae_step.cpp's CHUNKS), which the threads share, each walking
-its chunks' blocks with single-threaded GEMMs; the chunks' partial sums of
+its chunks' blocks; the chunks' partial sums of
 x W, c and d_z W are added up between the passes in chunk order, so that
 the step computes the same numbers, to the bit, whatever the number of
 threads. At large ones the BLAS spreads each pass's GEMM over the cores
@@ -67,9 +71,9 @@ than one thread (docs/performance.md has the measurements). So at small
 minibatches the step measures: PROBE_STEPS steps with all the threads,
 then as many with one, are timed with the monotonic clock, and the
 threads are kept until the next probe only if they are clearly faster
-(THREADS_MARGIN). The next probe comes PROBE_EVERY steps later, or twice
-as long after the last interval when the choice stayed the same (up to
-PROBE_EVERY_MOST). Since the result does not depend on the number of
+(THREADS_MARGIN). The first probe comes after PROBE_FIRST steps with all
+the threads, the next PROBE_EVERY steps later, or twice as long after the
+last interval when the choice stayed the same (up to PROBE_EVERY_MOST). Since the result does not depend on the number of
 threads, neither does the run.
 
 The logistic sigmoid and the softplus of a' come from one exp and one
@@ -148,6 +152,12 @@ PROBE_STEPS = 16
 # pays for almost no probes, a change of load is seen within seconds
 PROBE_EVERY_MOST = 16384
 THREADS_MARGIN = 0.15
+# the first probe waits for PROBE_FIRST steps with all the threads: the
+# first steps of a process are slow (the team of threads starting, the
+# workspace's pages touched for the first time, caches cold), and a probe
+# that timed them chose one thread for the first PROBE_EVERY steps (on a
+# run of 2,000 steps, up to 14 % of its time)
+PROBE_FIRST = 64
 
 
 # C: where an output W, b or b' goes
@@ -378,8 +388,10 @@ extern "C" float cae_log1pf(float) __asm__("log1pf") CAE_SIMD;
 
     def c_init_code_struct(self, node, name, sub):
         every = PROBE_EVERY
+        # as if a probe had begun PROBE_EVERY - PROBE_FIRST steps ago
+        first = PROBE_FIRST - PROBE_EVERY
         return ('work_%(name)s = NULL; work_bytes_%(name)s = 0;\n'
-                'calls_%(name)s = 0; probe_start_%(name)s = 0;\n'
+                'calls_%(name)s = 0; probe_start_%(name)s = %(first)d;\n'
                 'period_%(name)s = %(every)d; alone_%(name)s = 0;' % locals())
 
     def c_cleanup_code_struct(self, node, name):
