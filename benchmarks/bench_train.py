@@ -44,7 +44,12 @@ computes here, measured at the start of the run. --pytensor-choices
 measures PyTensor's linkers and BLAS instead (C linker with MKL or
 OpenBLAS, Numba linker).
 
-A second table, the busy machine: the default step (batch 10, float64,
+After it, the roofline of the default step (roofline.py): its flops and
+bytes per step, the read bandwidths of the caches and of memory measured
+by bandwidth.c, the bound they give, and NumPy's product of the step's
+first shape by itself.
+
+A last table, the busy machine: the default step (batch 10, float64,
 the first stack), threads-1 and threads-all, each on the idle machine and
 beside one CPU-bound process (a Python loop, started before the run and
 ended after it), interleaved round after round, the order rotating
