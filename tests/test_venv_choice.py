@@ -6,6 +6,7 @@ choice depends only on what the case puts there.
 """
 import glob
 import os
+import shutil
 import subprocess
 import time
 
@@ -176,6 +177,26 @@ def test_python_still_replaces_the_choice(tmp_path):
     r = which(tmp_path, {'python3.12': found[12]}, python=found[11])
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[2] == 'theano'
+
+
+def test_a_ready_venv_at_a_relative_path_is_kept_as_it_is(tmp_path):
+    """make's VENV is .venv, relative to the checkout: a second make finds
+    it ready and installs nothing (venv.sh looks for the packages from /,
+    where a relative path finds no python)."""
+    found = need(11)
+    # a checkout of the files whose checksum the stamp holds, with its
+    # .venv/ inside (a path relative to it that does not climb to /)
+    checkout = tmp_path / 'checkout'
+    (checkout / 'tools').mkdir(parents=True)
+    for name in ('setup.cfg', 'pyproject.toml', 'tools/build_backend.py'):
+        shutil.copy(os.path.join(REPO, name), str(checkout / name))
+    made_with(checkout / '.venv', found[11])
+    env = dict(os.environ, VENV='.venv')
+    r = subprocess.run(['sh', SCRIPT], cwd=str(checkout),
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert 'is ready' in r.stdout.splitlines()[-1], r.stdout
+    assert 'installing' not in r.stdout
 
 
 def test_a_second_make_waits_for_the_first_and_says_so(tmp_path):

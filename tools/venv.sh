@@ -187,7 +187,10 @@ config=$(cat setup.cfg pyproject.toml tools/build_backend.py | cksum)
 if [ -f "$STAMP" ] && [ "$(sed -n 1p "$STAMP")" = "$choice" ] && \
    [ -x "$VENV/bin/python" ]; then
     case $stack in theano) package=theano ;; *) package=pytensor ;; esac
-    if ! (cd / && "$VENV/bin/python" -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))' \
+    # from / (so that the checkout's own folders do not count as
+    # installed), hence the venv's python by its absolute path
+    case $VENV in /*) venv_python=$VENV/bin/python ;; *) venv_python=$(pwd)/$VENV/bin/python ;; esac
+    if ! (cd / && "$venv_python" -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))' \
             "$package" numpy PIL pytest nbclient cA machinery.stack_hook) 2>/dev/null; then
         echo "Python $version ($shown) with the $title stack: $VENV/ lacks the stack or a package it needs (removed since?): installing them again"
     elif [ "$(sed -n 2p "$STAMP")" = "$config" ]; then
