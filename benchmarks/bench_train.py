@@ -88,8 +88,8 @@ TORCH = ('torch', 'torch.compile')
 
 
 def flops_per_step(batch):
-    """The five matrix products of a step: 5 x 2 B V H."""
-    return 5 * 2.0 * batch * N_VISIBLE * N_HIDDEN
+    """The five matrix products of a step: 5 x 2 B V H (roofline.py)."""
+    return roofline.step_flops(batch, N_VISIBLE, N_HIDDEN)
 
 
 def steps_per_block(variant, batch):
@@ -381,7 +381,7 @@ def roofline_table(rows, peak, shapes, bandwidths, threads):
         moved, level = roofline.step_traffic(
             B, N_VISIBLE, N_HIDDEN, 8 if dtype == 'float64' else 4,
             blocked, threads)
-        flops = roofline.step_flops(B, N_VISIBLE, N_HIDDEN)
+        flops = flops_per_step(B)
         bound = min(peak[dtype], flops / moved * bandwidths[level] / 1e9) \
             if level in bandwidths else peak[dtype]
         shape = shapes.get('shape %d %s' % (B, dtype))
